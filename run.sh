@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# speechssl mini recipe: one backbone, four self-supervised objectives and a scratch baseline,
+# compared on an offline synthetic corpus, end to end on a 2-core CPU.
+#   ./run.sh                               everything (install, data, labels, pre-train, fine-tune, report)
+#   ./run.sh --stage 5 --stop-stage 5      one stage
+#   ./run.sh --objective hubert            one objective (plus the scratch baseline it is compared to)
+# Every stage skips outputs that are complete (.done markers): re-running is cheap and safe.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+stage=0
+stop_stage=100
+nj=2                   # parallel jobs for data generation and feature dumping
+seed=1
+plan=mini              # corpus size plan: mini (default) or smoke (seconds, for trying the recipe)
+objective=all          # wav2vec2 | hubert | data2vec | data2vec2 | all
+data=data
+exp=exp
+model=tiny             # backbone config: conf/model/$model.yaml
+mfcc_clusters=100      # HuBERT iteration 1: k-means on MFCC
+layer_clusters=100     # HuBERT iteration 2: k-means on a layer of the iteration-1 model
+hubert_layer=3         # layer of the iteration-1 model to cluster (BASE: 6 of 12; tiny: 3 of 4)
+kmeans_percent=0.5     # fraction of frames used to fit k-means
+lm_order=3
+pretrain_updates=      # override every pre-training run's max_updates (empty: config value)
+finetune_updates=      # override the fine-tuning max_updates (empty: config value)
+
+. local/parse_options.sh
+. local/log.sh
+
+if [ "$objective" = all ]; then
+  objectives="wav2vec2 hubert data2vec data2vec2"
+else
+  objectives=$objective
+fi
+pretrain_overrides=()
+[ -n "$pretrain_updates" ] && pretrain_overrides+=(--set "trainer.max_updates=$pretrain_updates")
+finetune_overrides=()
+[ -n "$finetune_updates" ] && finetune_overrides+=(--set "trainer.max_updates=$finetune_updates")
+
+if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
+  log "Stage 0: install the environment (.venv, Debian packages, KenLM tools)"
+  local/install.sh
+fi
+
+. ./path.sh
+
+if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
+  log "Stage 1: synthesise the $plan corpus into $data/{pretrain,train,dev,test} and $data/lm"
+  speechssl data synth --plan "$plan" --seed "$seed" --nj "$nj" --out "$data"
+fi
+
+if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
+  log "Stage 2: validate every data dir"
+  for split in pretrain train dev test; do
+    speechssl data validate "$data/$split"
+  done
+fi
+
+if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
+  log "Stage 3: ${lm_order}-gram KenLM and lexicon from $data/lm/text.txt -> $exp/lm"
+  local/run_once.sh "$exp/lm" \
+    speechssl lm build --text "$data/lm/text.txt" --order "$lm_order" --out "$exp/lm"
+fi
+
+if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
+  log "Stage 4: HuBERT iteration-1 labels: MFCC -> k-means (K=$mfcc_clusters) -> $exp/labels/mfcc"
+  local/hubert_labels.sh --data "$data/pretrain" --feats "$exp/features/mfcc" \
+    --clusters "$mfcc_clusters" --percent "$kmeans_percent" --seed "$seed" --nj "$nj" \
+    --out "$exp/labels/mfcc"
+fi
+
+if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
+  log "Stage 5: pre-train ($objectives) with the $model backbone"
+  for obj in $objectives; do
+    labels=()
+    [ "$obj" = hubert ] && labels=(--set "data.labels=$exp/labels/mfcc")
+    local/run_once.sh "$exp/pretrain/$obj" \
+      speechssl pretrain --config "conf/pretrain/${obj}_${model}.yaml" --exp-dir "$exp/pretrain/$obj" \
+        "${labels[@]}" "${pretrain_overrides[@]}" --resume
+  done
+fi
+
+if [ $stage -le 6 ] && [ $stop_stage -ge 6 ] && [[ " $objectives " == *" hubert "* ]]; then
+  log "Stage 6: HuBERT iteration 2: layer $hubert_layer features -> k-means (K=$layer_clusters) -> pre-train"
+  local/hubert_labels.sh --data "$data/pretrain" --feats "$exp/features/hubert_iter1_l$hubert_layer" \
+    --checkpoint "$exp/pretrain/hubert" --layer "$hubert_layer" \
+    --clusters "$layer_clusters" --percent "$kmeans_percent" --seed "$seed" --nj "$nj" \
+    --out "$exp/labels/hubert_iter1"
+  local/run_once.sh "$exp/pretrain/hubert_iter2" \
+    speechssl pretrain --config "conf/pretrain/hubert_iter2_${model}.yaml" \
+      --exp-dir "$exp/pretrain/hubert_iter2" --set "data.labels=$exp/labels/hubert_iter1" \
+      --init "$exp/pretrain/hubert" "${pretrain_overrides[@]}" --resume
+fi
+
+# Fine-tuning targets: the scratch baseline and the final model of every objective.
+finetune_names="scratch"
+for obj in $objectives; do
+  if [ "$obj" = hubert ]; then finetune_names+=" hubert_iter2"; else finetune_names+=" $obj"; fi
+done
+
+if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
+  log "Stage 7: CTC fine-tuning on letters, equal budget for: $finetune_names"
+  for name in $finetune_names; do
+    pretrained=none
+    [ "$name" != scratch ] && pretrained="$exp/pretrain/$name"
+    local/run_once.sh "$exp/finetune/$name" \
+      speechssl finetune --config "conf/finetune/letters_${model}.yaml" --pretrained "$pretrained" \
+        --exp-dir "$exp/finetune/$name" "${finetune_overrides[@]}" --resume
+  done
+fi
+
+if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
+  log "Stage 8: decode dev/test: greedy, and KenLM beam search with weights tuned on dev"
+  for name in $finetune_names; do
+    local/run_once.sh "$exp/finetune/$name/decode_greedy" \
+      speechssl decode --exp-dir "$exp/finetune/$name" --data "$data/test" \
+        --out "$exp/finetune/$name/decode_greedy"
+    local/run_once.sh "$exp/finetune/$name/decode_lm" \
+      speechssl decode --exp-dir "$exp/finetune/$name" --data "$data/test" --tune-on "$data/dev" \
+        --lm "$exp/lm" --out "$exp/finetune/$name/decode_lm"
+  done
+fi
+
+if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
+  log "Stage 9: HuBERT label quality (PNMI, purity) against CTC forced alignments"
+  local/run_once.sh "$exp/labels/reference" \
+    speechssl kmeans align --checkpoint "$exp/finetune/scratch" --data "$data/pretrain" \
+      --out "$exp/labels/reference"
+  for labels in "$exp"/labels/mfcc "$exp"/labels/hubert_iter1; do
+    [ -d "$labels" ] || continue
+    speechssl kmeans quality --labels "$labels" --reference "$exp/labels/reference"
+  done
+fi
+
+if [ $stage -le 10 ] && [ $stop_stage -ge 10 ]; then
+  log "Stage 10: the comparison: $exp/RESULTS.md, $exp/results.json and plots"
+  speechssl report --exp "$exp" --out "$exp"
+  cat "$exp/RESULTS.md"
+fi

@@ -1,0 +1,1 @@
+"""The ``speechssl`` command: one module per subcommand family, each with ``register(subparsers)``."""

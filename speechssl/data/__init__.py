@@ -1,0 +1,1 @@
+"""Data: the mini corpus synthesiser, data-dir validation, datasets, batching."""

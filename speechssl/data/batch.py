@@ -1,0 +1,49 @@
+"""The batch that travels from the data loader to objectives and the CTC model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+import torch
+
+LABEL_PAD = -100  # padding value of frame labels and CTC targets; ignored by every loss
+
+
+@dataclass
+class AudioBatch:
+    """A padded batch of utterances.
+
+    Attributes:
+        audio: shape (batch, samples), float32, zero padded.
+        audio_lengths: shape (batch,), int64, valid samples per row.
+        utt_ids: utterance ids, length batch.
+        labels: shape (batch, label_frames), int64 frame labels (HuBERT) padded with LABEL_PAD.
+        label_lengths: shape (batch,), int64.
+        targets: shape (batch, target_len), int64 token ids (CTC) padded with LABEL_PAD.
+        target_lengths: shape (batch,), int64.
+    """
+
+    audio: torch.Tensor
+    audio_lengths: torch.Tensor
+    utt_ids: list[str] = field(default_factory=list)
+    labels: torch.Tensor | None = None
+    label_lengths: torch.Tensor | None = None
+    targets: torch.Tensor | None = None
+    target_lengths: torch.Tensor | None = None
+
+    @property
+    def size(self) -> int:
+        return self.audio.shape[0]
+
+    def to(self, device: torch.device | str) -> "AudioBatch":
+        """Copy every tensor to ``device`` (non-blocking when pinned)."""
+        moved = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            moved[f.name] = value.to(device, non_blocking=True) if torch.is_tensor(value) else value
+        return AudioBatch(**moved)
+
+    def padding_mask(self) -> torch.Tensor:
+        """shape (batch, samples), True at padded samples."""
+        positions = torch.arange(self.audio.shape[1], device=self.audio.device)
+        return positions[None, :] >= self.audio_lengths[:, None]

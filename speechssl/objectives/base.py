@@ -1,0 +1,53 @@
+"""The one interface every training objective implements (pre-training and CTC fine-tuning).
+
+The trainer knows nothing else about objectives: it calls ``forward`` on a batch, backpropagates
+``loss``, steps the optimizer, then calls ``after_update`` (EMA teachers, temperature schedules).
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from speechssl.data.batch import AudioBatch
+
+
+@dataclass
+class ObjectiveOutput:
+    """What an objective returns for one batch.
+
+    Attributes:
+        loss: scalar tensor, summed over ``sample_size`` units (masked frames, CTC tokens...).
+            The trainer divides gradients by the total sample_size of an update (fairseq semantics),
+            so gradient accumulation and DDP average over the same units.
+        sample_size: number of units ``loss`` is summed over.
+        logs: scalar monitors for the log and TensorBoard (accuracy, perplexity, target variance).
+    """
+
+    loss: torch.Tensor
+    sample_size: int
+    logs: dict[str, float] = field(default_factory=dict)
+
+
+class Objective(nn.Module, abc.ABC):
+    """Base class: holds ``self.backbone`` plus objective-specific modules.
+
+    Subclasses implement ``forward``; they may override ``after_update`` and
+    ``trainable_parameters``. Teacher copies (EMA) must not be returned by ``trainable_parameters``.
+    """
+
+    backbone: nn.Module
+
+    @abc.abstractmethod
+    def forward(self, batch: AudioBatch) -> ObjectiveOutput:
+        """Compute the loss of one batch (model in train or eval mode as set by the caller)."""
+
+    def after_update(self, num_updates: int) -> None:
+        """Called after every optimizer step with the number of updates done so far."""
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        """Parameters the optimizer updates; default: every parameter that requires grad."""
+        return [p for p in self.parameters() if p.requires_grad]
