@@ -82,6 +82,7 @@ if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
 fi
 
 if [ $stage -le 6 ] && [ $stop_stage -ge 6 ] && [[ " $objectives " == *" hubert "* ]]; then
+  # As in the paper, iteration 2 trains a fresh model on the new labels; compute counts both.
   log "Stage 6: HuBERT iteration 2: layer $hubert_layer features -> k-means (K=$layer_clusters) -> pre-train"
   local/hubert_labels.sh --data "$data/pretrain" --feats "$exp/features/hubert_iter1_l$hubert_layer" \
     --checkpoint "$exp/pretrain/hubert" --layer "$hubert_layer" \
@@ -90,7 +91,7 @@ if [ $stage -le 6 ] && [ $stop_stage -ge 6 ] && [[ " $objectives " == *" hubert 
   local/run_once.sh "$exp/pretrain/hubert_iter2" \
     speechssl pretrain --config "conf/pretrain/hubert_iter2_${model}.yaml" \
       --exp-dir "$exp/pretrain/hubert_iter2" --set "data.labels=$exp/labels/hubert_iter1" \
-      --init "$exp/pretrain/hubert" "${pretrain_overrides[@]}" --resume
+      "${pretrain_overrides[@]}" --resume
 fi
 
 # Fine-tuning targets: the scratch baseline and the final model of every objective.

@@ -1,0 +1,57 @@
+"""``speechssl convert``: move backbone weights between speechssl, fairseq, HF and torchaudio.
+
+Example: ``speechssl convert --from fairseq --to speechssl wav2vec_small.state.pt exp/w2v2_base``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from speechssl.convert import FORMATS, convert
+
+log = logging.getLogger(__name__)
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    formats = sorted(FORMATS)
+    parser.add_argument("--from", dest="src", required=True, choices=formats, help="input format")
+    parser.add_argument("--to", dest="dst", required=True, choices=formats, help="output format")
+    parser.add_argument(
+        "--config",
+        default=None,
+        help="model config name (tiny/base/large) or YAML for what the weights cannot tell "
+        "(strides, heads, pre-LN, dropouts); default: from the input, else BASE",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a BackboneConfig field, e.g. --set layer_norm_first=true",
+    )
+    parser.add_argument(
+        "--hf-model-type",
+        default=None,
+        choices=sorted(("wav2vec2", "hubert", "data2vec-audio")),
+        help="model_type written to an HF config.json (default from the model)",
+    )
+    parser.add_argument("input", help="input checkpoint file or folder")
+    parser.add_argument("output", help="output folder (a .pt file for --to fairseq)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    written = convert(
+        args.src,
+        args.dst,
+        args.input,
+        args.output,
+        config=args.config,
+        overrides=args.overrides,
+        hf_model_type=args.hf_model_type,
+    )
+    for path in written:
+        log.info("wrote %s", path)
+    return 0

@@ -1,0 +1,133 @@
+"""``speechssl pretrain``: self-supervised pre-training of the backbone with one objective.
+
+Runs alone or under ``torchrun``; ``--resume`` continues the newest checkpoint of ``--exp-dir``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+
+from speechssl.train.config import PretrainConfig, load_pretrain_config
+
+logger = logging.getLogger("speechssl.pretrain")
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config", required=True, help="YAML run config, e.g. conf/pretrain/hubert_tiny.yaml"
+    )
+    parser.add_argument("--objective", default=None, help="override the config's objective name")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set trainer.max_updates=200 (repeatable)",
+    )
+    parser.add_argument("--exp-dir", required=True, help="output folder: checkpoints, logs, config.yaml")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue from the newest checkpoint in --exp-dir"
+    )
+    parser.set_defaults(run=run)
+
+
+def _labelled_objective_config(
+    values: dict, objective: str, label_dir: str, rate: float, num_classes: int
+) -> dict:
+    """``values`` (objective config) with ``num_classes``/``label_rate`` taken from ``label_dir``.
+
+    A value already set that contradicts the label dir is an error, not silently replaced.
+    """
+    from speechssl.objectives import OBJECTIVES
+
+    fields = {f.name for f in dataclasses.fields(OBJECTIVES[objective][1])}
+    values = dict(values)
+    for key, found in (("num_classes", num_classes), ("label_rate", rate)):
+        if key not in fields:
+            continue
+        if key in values and float(values[key]) != float(found):
+            raise ValueError(
+                f"objective_config.{key}={values[key]} but label dir {label_dir} has {found}:"
+                f" remove the setting or use matching labels"
+            )
+        values[key] = found
+    return values
+
+
+def build_datasets(cfg: PretrainConfig):
+    """(train, valid or None, objective config dict) of a pre-training config."""
+    from speechssl.data.dataset import AudioDataset
+    from speechssl.kmeans.labels import read_labels
+
+    t = cfg.trainer
+    objective_values = dict(cfg.objective_config)
+    sets = []
+    splits = (("train", cfg.data.train, cfg.data.labels), ("valid", cfg.data.valid, cfg.data.valid_labels))
+    for split, data_dir, label_dir in splits:
+        if not data_dir:
+            sets.append(None)
+            continue
+        labels, rate = None, 50.0
+        if label_dir:
+            labels, rate, num_classes = read_labels(label_dir, data_dir)
+            objective_values = _labelled_objective_config(
+                objective_values, cfg.objective, label_dir, rate, num_classes
+            )
+        sets.append(
+            AudioDataset(
+                data_dir,
+                labels=labels,
+                label_rate=rate,
+                max_sample_size=t.max_sample_size,
+                min_sample_size=t.min_sample_size,
+                random_crop=split == "train",
+                seed=t.seed,
+            )
+        )
+    return sets[0], sets[1], objective_values
+
+
+def run(args: argparse.Namespace) -> int:
+    from speechssl.config import to_dict
+    from speechssl.models.backbone import build_backbone
+    from speechssl.objectives import build_objective, objective_config
+    from speechssl.train.distributed import close_world, seed_everything
+    from speechssl.train.mfu import backbone_flops_fn
+    from speechssl.train.run import run_training
+
+    overrides = list(args.overrides) + ([f"objective={args.objective}"] if args.objective else [])
+    cfg = load_pretrain_config(args.config, overrides)
+    objective_config(cfg.objective)  # fails early, listing the names, on an unknown objective
+    if cfg.data.train == "":
+        raise ValueError("data.train is empty: set the pre-training data dir")
+    train_set, valid_set, objective_values = build_datasets(cfg)
+    typed_objective_config = objective_config(cfg.objective, objective_values)
+    cfg = dataclasses.replace(cfg, objective_config=to_dict(typed_objective_config))
+    seed_everything(cfg.trainer.seed)  # identical initial weights on every rank
+    objective = build_objective(cfg.objective, build_backbone(cfg.model), typed_objective_config)
+    logger.info(
+        "%s: %d trainable parameters, %d train / %s valid utterances",
+        cfg.objective,
+        sum(p.numel() for p in objective.trainable_parameters()),
+        len(train_set),
+        len(valid_set) if valid_set is not None else "no",
+    )
+    try:
+        run_training(
+            objective,
+            train_set,
+            valid_set,
+            cfg.trainer,
+            cfg.optim,
+            cfg.schedule,
+            args.exp_dir,
+            resume=args.resume,
+            flops_fn=backbone_flops_fn(cfg.model),
+            config=cfg,
+        )
+    finally:
+        close_world()
+    return 0

@@ -1,0 +1,95 @@
+"""fairseq wav2vec 2.0 / HuBERT / data2vec audio state dicts (the ``model`` entry of a checkpoint).
+
+Reading never unpickles: the config is rebuilt from tensor shapes plus a base config and overrides.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from speechssl.config import from_dict, to_dict
+from speechssl.convert.common import Converted, read_weights, require_plain_backbone
+from speechssl.convert.infer import infer_config
+from speechssl.convert.keymap import POS_CONV_BIAS, STACK_CONV, WEIGHT_G, WEIGHT_V, KeyTable, strip_prefix
+from speechssl.io.atomic import atomic_path
+from speechssl.models.config import BackboneConfig
+
+OURS_KEY = "speechssl_backbone"
+# Fine-tuned (CTC) checkpoints wrap the pre-trained model.
+PREFIXES = ("w2v_encoder.w2v_model.", "w2v_model.")
+
+
+def key_table(conv_norm: str, pos_conv_depth: int) -> KeyTable:
+    """Our names <-> fairseq names for the given conv norm layout and positional conv."""
+    # fairseq conv blocks are Sequential(conv, dropout, norm, GELU); LayerNorm sits inside a
+    # Sequential(TransposeLast, LayerNorm, TransposeLast).
+    norm = "2.{p}" if conv_norm == "group_norm" else "2.1.{p}"
+    if pos_conv_depth == 1:
+        pos = [
+            (WEIGHT_G, "encoder.pos_conv.0.weight_g"),
+            (WEIGHT_V, "encoder.pos_conv.0.weight_v"),
+            (POS_CONV_BIAS, "encoder.pos_conv.0.bias"),
+        ]
+    else:
+        pos = [(STACK_CONV, "encoder.pos_conv.{i}.0.{p}")]
+    layer = "encoder.layers.{i}."
+    return KeyTable(
+        [
+            ("feature_encoder.layers.{i}.conv.{p}", "feature_extractor.conv_layers.{i}.0.{p}"),
+            ("feature_encoder.layers.{i}.norm.{p}", "feature_extractor.conv_layers.{i}." + norm),
+            ("feature_norm.{p}", "layer_norm.{p}"),
+            ("projection.{p}", "post_extract_proj.{p}"),
+            ("mask_embedding", "mask_emb"),
+            ("encoder.layer_norm.{p}", "encoder.layer_norm.{p}"),
+        ]
+        + [(layer + f"attention.{n}_proj.{{p}}", layer + f"self_attn.{n}_proj.{{p}}") for n in "qkv"]
+        + [
+            (layer + "attention.out_proj.{p}", layer + "self_attn.out_proj.{p}"),
+            (layer + "attention_norm.{p}", layer + "self_attn_layer_norm.{p}"),
+            (layer + "ffn.fc1.{p}", layer + "fc1.{p}"),
+            (layer + "ffn.fc2.{p}", layer + "fc2.{p}"),
+            (layer + "final_norm.{p}", layer + "final_layer_norm.{p}"),
+        ]
+        + pos
+    )
+
+
+def read(
+    path: str | os.PathLike, base: BackboneConfig | None = None, overrides: list[str] | None = None
+) -> Converted:
+    """A fairseq checkpoint/state dict (``.pt`` loaded with weights_only, or ``.safetensors``)."""
+    path = Path(path)
+    loaded = read_weights(path)
+    state = loaded.get("model", loaded) if isinstance(loaded, dict) else None
+    if not isinstance(state, dict):
+        raise ValueError(f"{path}: expected a state dict or a checkpoint with a 'model' entry")
+    if base is None and isinstance(loaded.get(OURS_KEY), dict):
+        base = from_dict(BackboneConfig, loaded[OURS_KEY], where=f"{path}:{OURS_KEY}")
+    state = strip_prefix(state, PREFIXES)
+    conv_norm = "layer_norm" if "feature_extractor.conv_layers.0.2.1.weight" in state else "group_norm"
+    depth = 1 if "encoder.pos_conv.0.weight_v" in state else 2
+    mapped = key_table(conv_norm, depth).import_(state)
+    config = infer_config(mapped.state, base, overrides, where=str(path))
+    if "mask_embedding" not in mapped.state:
+        mapped.state["mask_embedding"] = torch.empty(config.embed_dim).uniform_()
+    return Converted(config, mapped.state, mapped.unmatched)
+
+
+def write(converted: Converted, out: str | os.PathLike) -> list[Path]:
+    """Write ``{"model": fairseq state dict, "speechssl_backbone": config}`` with torch.save.
+
+    Only tensors and plain values: it loads with ``weights_only=True``; fairseq users call
+    ``model.load_state_dict(ckpt["model"], strict=False)`` (objective heads are not included).
+    """
+    config = converted.config
+    require_plain_backbone(config, "fairseq")
+    mapped = key_table(config.conv_norm, config.pos_conv_depth).export(converted.state)
+    if mapped.unmatched:
+        raise ValueError(f"no fairseq name for {mapped.unmatched[:5]}")
+    state = {k: v.detach().contiguous().clone() for k, v in mapped.state.items()}
+    with atomic_path(out) as tmp:
+        torch.save({"model": state, OURS_KEY: to_dict(config)}, tmp)
+    return [Path(out)]

@@ -1,0 +1,187 @@
+"""Utterances of a Kaldi data dir as training examples: audio, cropped frame labels, CTC targets.
+
+Crops are deterministic functions of (seed, epoch, index), so a resumed run sees the same samples.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from speechssl.data.batch import LABEL_PAD, AudioBatch
+from speechssl.io.audio import SAMPLE_RATE, AudioError, read_audio
+from speechssl.io.kaldi_dir import DataDirError, read_table
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Example:
+    """One utterance after cropping.
+
+    Attributes:
+        utt: utterance id.
+        audio: shape (samples,), float32.
+        labels: shape (label_frames,), int64 frame labels, or None.
+        targets: shape (tokens,), int64 CTC token ids, or None.
+    """
+
+    utt: str
+    audio: np.ndarray
+    labels: np.ndarray | None = None
+    targets: np.ndarray | None = None
+
+
+def crop_labels(labels: np.ndarray, offset: int, length: int, label_rate: float) -> np.ndarray:
+    """Frame labels of the audio span ``[offset, offset + length)`` samples.
+
+    The label start is ``round(offset * label_rate / 16000)`` and the span
+    ``round(length * label_rate / 16000)`` frames, cut at the end of ``labels`` (fairseq's rule).
+    """
+    to_frames = label_rate / SAMPLE_RATE
+    start = int(round(offset * to_frames))
+    size = int(round(length * to_frames))
+    return labels[start : start + max(0, min(size, len(labels) - start))]
+
+
+class AudioDataset(Dataset):
+    """Utterances of ``data_dir`` (``wav.scp`` + ``utt2num_samples``; ``text`` when ``target_fn``).
+
+    Utterances shorter than ``min_sample_size`` are dropped (counted in the log). Longer than
+    ``max_sample_size`` ones are cropped: at a random offset drawn from (seed, epoch, index) when
+    ``random_crop``, else from the start; ``max_sample_size=None`` never crops (dev/test decoding).
+    An unreadable audio file raises AudioError naming the utterance and file (never skipped, so a
+    broken corpus is noticed instead of silently shrinking).
+    """
+
+    def __init__(
+        self,
+        data_dir: str | os.PathLike,
+        labels: Mapping[str, np.ndarray] | None = None,
+        label_rate: float = 50.0,
+        target_fn: Callable[[str], Sequence[int]] | None = None,
+        max_sample_size: int | None = 250_000,
+        min_sample_size: int = 0,
+        random_crop: bool = True,
+        seed: int = 1,
+    ):
+        self.data_dir = Path(data_dir)
+        wav_scp = read_table(self.data_dir / "wav.scp")
+        num_samples_file = self.data_dir / "utt2num_samples"
+        if not num_samples_file.is_file():
+            raise DataDirError(f"{num_samples_file}: file not found (run `speechssl data validate --fix`)")
+        num_samples = {k: int(v) for k, v in read_table(num_samples_file).items()}
+        texts = read_table(self.data_dir / "text") if target_fn is not None else {}
+        self.utt_ids: list[str] = []
+        self.paths: list[str] = []
+        lengths = []
+        for utt, path in wav_scp.items():
+            if utt not in num_samples:
+                raise DataDirError(f"{num_samples_file}: no entry for utterance '{utt}'")
+            if num_samples[utt] < min_sample_size:
+                continue
+            self.utt_ids.append(utt)
+            self.paths.append(path)
+            lengths.append(num_samples[utt])
+        self.num_filtered = len(wav_scp) - len(self.utt_ids)
+        if self.num_filtered:
+            logger.info(
+                "%s: skipped %d of %d utterances shorter than %d samples",
+                self.data_dir,
+                self.num_filtered,
+                len(wav_scp),
+                min_sample_size,
+            )
+        if not self.utt_ids:
+            raise DataDirError(f"{self.data_dir}: no utterance of at least {min_sample_size} samples")
+        self.lengths = np.array(lengths, dtype=np.int64)
+        self.max_sample_size = max_sample_size
+        self.random_crop = random_crop
+        self.seed = seed
+        self.epoch = 0
+        self.labels = labels
+        self.label_rate = label_rate
+        if labels is not None:
+            missing = [u for u in self.utt_ids if u not in labels]
+            if missing:
+                raise DataDirError(f"{self.data_dir}: no frame labels for utterance '{missing[0]}'")
+        self.targets = None
+        if target_fn is not None:
+            missing = [u for u in self.utt_ids if u not in texts]
+            if missing:
+                raise DataDirError(f"{self.data_dir / 'text'}: no transcript for utterance '{missing[0]}'")
+            self.targets = [np.asarray(target_fn(texts[u]), dtype=np.int64) for u in self.utt_ids]
+
+    def __len__(self) -> int:
+        return len(self.utt_ids)
+
+    @property
+    def sizes(self) -> np.ndarray:
+        """shape (utterances,): samples of each example after cropping (what the sampler packs)."""
+        if self.max_sample_size is None:
+            return self.lengths
+        return np.minimum(self.lengths, self.max_sample_size)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch whose crops ``__getitem__`` returns."""
+        self.epoch = epoch
+
+    def crop_offset(self, index: int, length: int) -> int:
+        """First sample of the crop of example ``index`` whose audio has ``length`` samples."""
+        if self.max_sample_size is None or length <= self.max_sample_size or not self.random_crop:
+            return 0
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        return int(rng.integers(0, length - self.max_sample_size + 1))
+
+    def __getitem__(self, index: int) -> Example:
+        utt, path = self.utt_ids[index], self.paths[index]
+        try:
+            audio = read_audio(path)
+        except AudioError as error:
+            raise AudioError(f"utterance '{utt}': {error}") from None
+        offset = self.crop_offset(index, len(audio))
+        size = len(audio) if self.max_sample_size is None else min(len(audio), self.max_sample_size)
+        cropped = audio[offset : offset + size]
+        labels = None
+        if self.labels is not None:
+            labels = self.labels[utt]
+            if size < len(audio):
+                labels = crop_labels(labels, offset, size, self.label_rate)
+        targets = self.targets[index] if self.targets is not None else None
+        return Example(utt=utt, audio=cropped, labels=labels, targets=targets)
+
+
+def _pad_int(rows: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pad int64 rows with LABEL_PAD: (batch, longest) and lengths (batch,)."""
+    lengths = torch.tensor([len(r) for r in rows], dtype=torch.long)
+    padded = torch.full((len(rows), int(lengths.max()) if rows else 0), LABEL_PAD, dtype=torch.long)
+    for i, row in enumerate(rows):
+        padded[i, : len(row)] = torch.from_numpy(np.asarray(row, dtype=np.int64))
+    return padded, lengths
+
+
+def collate(examples: list[Example]) -> AudioBatch:
+    """Zero-pad audio to the longest example: audio (B, T), lengths (B,); labels/targets padded."""
+    lengths = torch.tensor([len(e.audio) for e in examples], dtype=torch.long)
+    audio = torch.zeros(len(examples), int(lengths.max()), dtype=torch.float32)
+    for i, example in enumerate(examples):
+        audio[i, : len(example.audio)] = torch.from_numpy(example.audio)
+    batch = AudioBatch(audio=audio, audio_lengths=lengths, utt_ids=[e.utt for e in examples])
+    if examples[0].labels is not None:
+        batch.labels, batch.label_lengths = _pad_int([e.labels for e in examples])
+    if examples[0].targets is not None:
+        batch.targets, batch.target_lengths = _pad_int([e.targets for e in examples])
+    return batch
+
+
+def worker_init(worker_id: int) -> None:
+    """DataLoader worker setup: one intra-op thread (the trainer's cores stay with the model)."""
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)

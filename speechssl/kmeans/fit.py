@@ -1,0 +1,132 @@
+"""Fit k-means on a random subsample of feature-shard frames with scikit-learn's MiniBatchKMeans.
+
+Frames are drawn from memory-mapped shards, so peak memory is the subsample, not the corpus.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from sklearn.cluster import MiniBatchKMeans
+from tqdm import tqdm
+
+from speechssl.features.shards import Shard, open_all_shards
+from speechssl.kmeans.assign import NearestCentroid
+from speechssl.kmeans.model_io import KMeansModel
+
+logger = logging.getLogger(__name__)
+READ_ROWS = 16_384  # rows per window read from a shard (2.5 MB of 39-d frames)
+
+
+@dataclass
+class KMeansConfig:
+    """MiniBatchKMeans settings; defaults are fairseq's HuBERT ``learn_kmeans.py``.
+
+    Attributes:
+        k: number of clusters.
+        percent: fraction (0, 1] of each shard's frames used for fitting (fairseq's ``percent``).
+        seed: seeds the subsample and the k-means initialisation.
+        batch_size, init, n_init, max_iter, max_no_improvement, reassignment_ratio, tol:
+            passed to MiniBatchKMeans; ``init_size`` is left to sklearn (3 * batch_size, capped by
+            the number of frames) and ``compute_labels`` is off.
+    """
+
+    k: int = 100
+    percent: float = 1.0
+    seed: int = 0
+    batch_size: int = 10000
+    init: str = "k-means++"
+    n_init: int = 20
+    max_iter: int = 100
+    max_no_improvement: int = 100
+    reassignment_ratio: float = 0.0
+    tol: float = 0.0
+
+
+def sample_rows(shard: Shard, fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """A random subset of a shard's rows, read window by window (``Shard.read_rows``).
+
+    Args:
+        fraction: share of rows kept; at least one row of a non-empty shard.
+    Returns:
+        shape (max(1, round(N * fraction)), dim) float32, in row order (all rows when fraction >= 1).
+    """
+    total = shard.meta.num_frames
+    count = total if fraction >= 1.0 else max(1, int(round(total * fraction)))
+    index = np.sort(rng.choice(total, size=count, replace=False)) if count < total else None
+    parts = []
+    for start in range(0, total, READ_ROWS):
+        window = shard.read_rows(start, min(start + READ_ROWS, total))
+        if index is None:
+            parts.append(window)
+        else:
+            lo, hi = np.searchsorted(index, [start, start + READ_ROWS])
+            parts.append(window[index[lo:hi] - start])
+    return np.concatenate(parts) if parts else np.zeros((0, shard.meta.dim), np.float32)
+
+
+def load_subsample(feat_dir: str | os.PathLike, percent: float, seed: int) -> tuple[np.ndarray, dict]:
+    """Subsample of every shard of ``feat_dir`` concatenated: (frames (M, dim) float32, shard meta).
+
+    Only the subsample is held in memory; shards are read through their memory maps.
+    """
+    if not 0.0 < percent <= 1.0:
+        raise ValueError(f"--percent {percent}: expected a fraction in (0, 1] (0.1 = 10%)")
+    rng = np.random.default_rng(seed)
+    shards = open_all_shards(feat_dir)
+    parts = [sample_rows(s, percent, rng) for s in tqdm(shards, desc="sample", unit="shard")]
+    meta = asdict(shards[0].meta)
+    return np.concatenate(parts), meta
+
+
+def fit_frames(frames: np.ndarray, config: KMeansConfig, feature_kind: str = "",
+               frame_rate: float = 0.0) -> KMeansModel:
+    """Fit MiniBatchKMeans on ``frames`` (M, dim) float32 held in memory.
+
+    Returns:
+        KMeansModel with centroids (k, dim) and the mean squared distance of the frames to their
+        centroid as ``inertia``.
+    Raises:
+        ValueError: fewer frames than clusters.
+    """
+    if frames.shape[0] < config.k:
+        raise ValueError(
+            f"only {frames.shape[0]} frames sampled for k={config.k}; raise --percent or lower --k"
+        )
+    logger.info("fitting k=%d on %d frames of dim %d", config.k, *frames.shape)
+    estimator = MiniBatchKMeans(
+        n_clusters=config.k,
+        init=config.init,
+        max_iter=config.max_iter,
+        batch_size=config.batch_size,
+        tol=config.tol,
+        max_no_improvement=config.max_no_improvement,
+        n_init=config.n_init,
+        reassignment_ratio=config.reassignment_ratio,
+        compute_labels=False,
+        init_size=None,
+        random_state=config.seed,
+    )
+    estimator.fit(frames)
+    centroids = estimator.cluster_centers_.astype(np.float32)
+    _, distances = NearestCentroid(centroids)(frames)
+    return KMeansModel(
+        centroids=centroids,
+        feature_kind=feature_kind,
+        frame_rate=frame_rate,
+        inertia=float(distances.mean()),
+        num_frames=int(frames.shape[0]),
+        extra={"config": asdict(config), "iterations": int(estimator.n_iter_)},
+    )
+
+
+def fit_kmeans(feat_dir: str | os.PathLike, config: KMeansConfig) -> KMeansModel:
+    """Fit k-means on a ``config.percent`` subsample of the shards of ``feat_dir``."""
+    frames, meta = load_subsample(feat_dir, config.percent, config.seed)
+    try:
+        return fit_frames(frames, config, meta["kind"], meta["frame_rate"])
+    except ValueError as error:
+        raise ValueError(f"{feat_dir}: {error}") from None

@@ -1,0 +1,100 @@
+"""data2vec 2.0 (audio): M masked clones per utterance, student encodes unmasked frames only.
+
+A light conv decoder fills the masked frames back in; the EMA teacher runs once per utterance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from speechssl import masking
+from speechssl.data.batch import AudioBatch
+from speechssl.objectives.base import ObjectiveOutput
+from speechssl.objectives.decoder import ConvDecoder, DecoderConfig
+from speechssl.objectives.masked_input import run_front_end
+from speechssl.objectives.regression import RegressionConfig
+from speechssl.objectives.teacher_student import TeacherStudentObjective
+
+
+@dataclass
+class Data2Vec2Config(RegressionConfig):
+    """data2vec 2.0 audio BASE (teacher/target/loss fields from ``RegressionConfig``).
+
+    Attributes:
+        mask_prob: span start probability (fairseq's 0.5 plus its ``mask_prob_adjust`` 0.05).
+        mask_length: frames per span; min_masks: spans at least per clone.
+        clone_batch: M, independently masked copies of each utterance.
+        decoder: the conv decoder.
+    """
+
+    mask_prob: float = 0.55
+    mask_length: int = 5
+    min_masks: int = 1
+    clone_batch: int = 8
+    ema_end_decay: float = 0.99999
+    ema_anneal_end_step: int = 75000
+    decoder: DecoderConfig = field(default_factory=DecoderConfig)
+
+
+class Data2Vec2Objective(TeacherStudentObjective):
+    """Student: masked frames dropped before the Transformer; ``decoder`` predicts all frames."""
+
+    def __init__(self, backbone: nn.Module, config: Data2Vec2Config | None = None):
+        config = config or Data2Vec2Config()
+        if config.clone_batch < 1:
+            raise ValueError(f"data2vec2: clone_batch must be >= 1, got {config.clone_batch}")
+        super().__init__(backbone, config)
+        dim = backbone.config.embed_dim
+        self.decoder = ConvDecoder(dim, dim, config.decoder)
+
+    def encode_unmasked(
+        self, x: torch.Tensor, padding_mask: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor:
+        """Student Transformer over the kept frames only.
+
+        Args:
+            x: shape (B*M, T, D) projected features of the clones.
+            padding_mask: shape (B*M, T) bool, True at padding.
+            mask: shape (B*M, T) bool, True at masked frames, the same count per row.
+
+        Returns:
+            shape (B*M, U, D) with U = T - masked frames per row.
+        """
+        backbone = self.backbone
+        # masked frames are zeroed (not dropped) for the positional conv, as fairseq does
+        x = backbone.add_positions(x.masked_fill(mask.unsqueeze(-1), 0.0), padding_mask)
+        kept, index = masking.gather_unmasked(x, mask)
+        kept_padding = padding_mask.gather(1, index)
+        bias = backbone.alibi_bias(index) if backbone.config.use_alibi else None
+        return backbone.transformer(kept, kept_padding, attn_bias=bias).output
+
+    def forward(self, batch: AudioBatch) -> ObjectiveOutput:
+        """Loss summed over masked frames of every clone; sample_size = their number."""
+        cfg = self.config
+        clones = cfg.clone_batch
+        front = run_front_end(self.backbone, batch)
+        batch_size, frames = front.padding_mask.shape
+        mask = masking.compute_clone_masks(
+            (batch_size, frames),
+            front.padding_mask,
+            clones,
+            cfg.mask_prob,
+            cfg.mask_length,
+            min_masks=cfg.min_masks,
+            device=front.x.device,
+        )
+        if not bool(mask.any()):
+            raise ValueError(
+                f"no frame masked in batch ({', '.join(batch.utt_ids)}): {frames} frames are too "
+                f"short for mask_length {cfg.mask_length}; drop shorter audio in the data config"
+            )
+        padding = front.padding_mask.repeat_interleave(clones, dim=0)
+        encoded = self.encode_unmasked(front.x.repeat_interleave(clones, dim=0), padding, mask)
+        decoded = self.decoder(encoded, ~mask)  # (B*M, T, D)
+        target = self.teacher_targets(front.projected, front.padding_mask)
+        target = target.repeat_interleave(clones, dim=0)[mask]
+        logs = {"student_frames": float(encoded.shape[1]), "masked_pct": float(mask.float().mean())}
+        return self.regression_output(decoded[mask], target, logs)

@@ -1,0 +1,139 @@
+"""HuBERT: predict offline cluster labels (k-means units) of masked frames.
+
+Cosine logits between projected Transformer outputs and learned label embeddings, / 0.1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from speechssl.data.batch import LABEL_PAD, AudioBatch
+from speechssl.objectives.base import Objective, ObjectiveOutput
+from speechssl.objectives.contrastive import cosine_logits_table
+from speechssl.objectives.label_alignment import align_labels
+from speechssl.objectives.masked_input import (
+    SpanMaskConfig,
+    draw_span_masks,
+    encode_masked,
+    feature_penalty,
+    run_front_end,
+)
+
+
+@dataclass
+class HubertConfig(SpanMaskConfig):
+    """HuBERT BASE settings (masking fields from ``SpanMaskConfig``).
+
+    Attributes:
+        num_classes: number of label types (lines of the label dir's ``dict.txt``).
+        label_rate: labels per second (50 for MFCC/layer k-means at 20 ms, 100 at 10 ms).
+        sample_rate: audio sample rate; with the backbone's downsampling gives the frame rate.
+        label_tolerance: largest allowed frame-count mismatch before an error (cropped below).
+        final_dim: size of the projection and of the label embeddings.
+        logit_temp: kappa, cosine similarities are divided by it.
+        pred_masked_weight / pred_nomask_weight: loss weights of masked / unmasked frames.
+        feature_pen_weight: weight of the conv features' mean square, times sample_size.
+    """
+
+    mask_prob: float = 0.8
+    mask_length: int = 10
+    min_masks: int = 2
+    num_classes: int = 500
+    label_rate: float = 50.0
+    sample_rate: int = 16000
+    label_tolerance: int = 2
+    final_dim: int = 256
+    logit_temp: float = 0.1
+    pred_masked_weight: float = 1.0
+    pred_nomask_weight: float = 0.0
+    feature_pen_weight: float = 10.0
+
+
+class HubertObjective(Objective):
+    """Masked prediction of frame labels from ``batch.labels``.
+
+    Modules: ``final_proj`` (D -> final_dim) and ``label_embeddings`` (num_classes, final_dim).
+    """
+
+    def __init__(self, backbone: nn.Module, config: HubertConfig | None = None):
+        super().__init__()
+        self.backbone = backbone
+        self.config = config = config or HubertConfig()
+        if config.num_classes < 2:
+            raise ValueError(f"hubert: num_classes must be >= 2, got {config.num_classes}")
+        self.final_proj = nn.Linear(backbone.config.embed_dim, config.final_dim)
+        self.label_embeddings = nn.Parameter(torch.empty(config.num_classes, config.final_dim))
+        nn.init.uniform_(self.label_embeddings)
+        self.frame_rate = config.sample_rate / backbone.config.downsampling
+
+    def frame_labels(self, batch: AudioBatch, frame_lengths: torch.Tensor, num_frames: int) -> torch.Tensor:
+        """(B, F) label of each model frame, ``LABEL_PAD`` where there is none."""
+        if batch.labels is None:
+            raise ValueError(
+                f"hubert needs frame labels but the batch ({', '.join(batch.utt_ids)}) has none; "
+                "set the data config's label dir"
+            )
+        labels = align_labels(
+            batch.labels,
+            batch.label_lengths,
+            frame_lengths,
+            num_frames,
+            self.config.label_rate,
+            self.frame_rate,
+            batch.utt_ids,
+            self.config.label_tolerance,
+        )
+        too_big = labels >= self.config.num_classes
+        if bool(too_big.any()):
+            row = int(too_big.any(dim=1).nonzero()[0])
+            utt = batch.utt_ids[row] if row < len(batch.utt_ids) else f"row {row}"
+            raise ValueError(
+                f"utterance {utt}: label {int(labels[row].max())} >= num_classes "
+                f"{self.config.num_classes}; set num_classes to the size of dict.txt"
+            )
+        return labels
+
+    def _frame_loss(self, proj: torch.Tensor, labels: torch.Tensor, select: torch.Tensor):
+        """Summed cross-entropy and correct count over the frames where ``select`` (B,F) is True."""
+        logits = cosine_logits_table(proj[select], self.label_embeddings, self.config.logit_temp)
+        target = labels[select]
+        loss = F.cross_entropy(logits, target, reduction="sum")
+        correct = int((logits.argmax(dim=-1) == target).sum()) if target.numel() else 0
+        return loss, correct, int(target.numel())
+
+    def forward(self, batch: AudioBatch) -> ObjectiveOutput:
+        """Loss summed over the frames that carry weight; sample_size = their number."""
+        cfg = self.config
+        front = run_front_end(self.backbone, batch)
+        labels = self.frame_labels(batch, front.frame_lengths, front.x.shape[1])
+        time_mask, channel_mask = draw_span_masks(
+            cfg, front.padding_mask, front.x.shape[-1], batch.utt_ids
+        )
+        encoded = encode_masked(self.backbone, front, time_mask, channel_mask)
+        proj = self.final_proj(encoded.output)  # (B, F, final_dim)
+        labelled = labels != LABEL_PAD
+
+        loss = torch.zeros((), device=proj.device)
+        sample_size = 0
+        logs: dict[str, float] = {}
+        for name, select, weight in (
+            ("masked", time_mask & labelled, cfg.pred_masked_weight),
+            ("unmasked", ~time_mask & labelled, cfg.pred_nomask_weight),
+        ):
+            if weight > 0:
+                part, correct, count = self._frame_loss(proj, labels, select)
+                loss = loss + weight * part
+                sample_size += count
+            else:
+                with torch.no_grad():
+                    part, correct, count = self._frame_loss(proj, labels, select)
+            logs[f"{name}_accuracy"] = correct / max(count, 1)
+            logs[f"{name}_loss"] = float(part.detach()) / max(count, 1)
+        penalty = feature_penalty(front.features)
+        loss = loss + cfg.feature_pen_weight * penalty * sample_size
+        logs["feature_pen"] = float(penalty.detach())
+        return ObjectiveOutput(loss=loss, sample_size=sample_size, logs=logs)

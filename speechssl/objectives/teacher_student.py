@@ -1,0 +1,102 @@
+"""Base class of data2vec and data2vec 2.0: EMA teacher, its targets, loss and collapse guard.
+
+Subclasses build the student's predictions; everything about the teacher lives here.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from speechssl.objectives.base import Objective, ObjectiveOutput
+from speechssl.objectives.ema import EMATeacher, ema_decay_at
+from speechssl.objectives.regression import (
+    RegressionConfig,
+    build_targets,
+    check_collapse,
+    feature_std,
+    regression_loss,
+)
+
+
+class TeacherStudentObjective(Objective):
+    """Holds ``backbone``, ``config`` and ``teacher``: an EMA copy of ``backbone.encoder``.
+
+    The conv feature encoder, projection and positional conv are the student's, shared rather
+    than copied (fairseq's ``ema_transformer_only``); the teacher sees unmasked input.
+    """
+
+    def __init__(self, backbone: nn.Module, config: RegressionConfig):
+        super().__init__()
+        num_layers = backbone.config.num_layers
+        if not 1 <= config.average_top_k_layers <= num_layers:
+            raise ValueError(
+                f"average_top_k_layers={config.average_top_k_layers} but the backbone has "
+                f"{num_layers} layers; set it to at most {num_layers}"
+            )
+        self.backbone = backbone
+        self.config = config
+        self.teacher = EMATeacher(backbone.encoder)
+        self.num_updates = 0
+        self.teacher.decay = ema_decay_at(
+            0, config.ema_decay, config.ema_end_decay, config.ema_anneal_end_step
+        )
+
+    def after_update(self, num_updates: int) -> None:
+        """Move the teacher towards the student with the decay of this update."""
+        self.num_updates = num_updates
+        cfg = self.config
+        decay = ema_decay_at(num_updates, cfg.ema_decay, cfg.ema_end_decay, cfg.ema_anneal_end_step)
+        if decay < 1.0:
+            self.teacher.update(self.backbone.encoder, decay)
+        self.teacher.decay = decay
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        """Every student parameter; the teacher copy is excluded."""
+        teacher = {id(p) for p in self.teacher.parameters()}
+        return [p for p in self.parameters() if p.requires_grad and id(p) not in teacher]
+
+    def teacher_targets(self, x: torch.Tensor, padding_mask: torch.Tensor | None) -> torch.Tensor:
+        """Targets from the teacher on unmasked input.
+
+        Args:
+            x: shape (B, T, D), projected features without masking, before positions.
+            padding_mask: shape (B, T) bool, True at padding.
+
+        Returns:
+            shape (B, T, D) float32: average of the top-K normalised teacher layers.
+        """
+        backbone = self.backbone
+        with torch.no_grad():
+            x = backbone.add_positions(x.detach().float(), padding_mask)
+            bias = None
+            if backbone.config.use_alibi:
+                bias = backbone.alibi_bias(torch.arange(x.shape[1], device=x.device))
+            out = self.teacher(x, padding_mask, attn_bias=bias, output_layers=True)
+            layers = out.layer_outputs if self.config.end_of_block_targets else out.ffn_outputs
+            return build_targets(layers, self.config, padding_mask)
+
+    def regression_output(
+        self, pred: torch.Tensor, target: torch.Tensor, logs: dict[str, float] | None = None
+    ) -> ObjectiveOutput:
+        """Loss over N predicted frames, variance monitors and the collapse check.
+
+        Args:
+            pred: shape (N, D) student predictions at masked frames.
+            target: shape (N, D) teacher targets at the same frames.
+        """
+        cfg = self.config
+        loss = regression_loss(pred, target, cfg.loss_beta, cfg.loss_scale)
+        target_var = float(feature_std(target))
+        pred_var = float(feature_std(pred))
+        if self.training:
+            check_collapse(target_var, pred_var, self.num_updates, cfg)
+        sample_size = int(pred.shape[0])
+        logs = dict(logs or {})
+        logs.update(
+            target_var=target_var,
+            pred_var=pred_var,
+            ema_decay=self.teacher.decay,
+            masked_frames=float(sample_size),
+        )
+        return ObjectiveOutput(loss=loss, sample_size=sample_size, logs=logs)

@@ -1,0 +1,186 @@
+"""Collect finished experiments under ``exp/`` into one row per fine-tuned model (objective or scratch).
+
+Reads ``pretrain/*/summary.json`` + ``config.yaml``, ``finetune/*/summary.json``, ``decode_*/decode.json``
+and label ``quality.json`` files; missing pieces become None, never a guess.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import yaml
+
+log = logging.getLogger(__name__)
+
+SYSTEMS = ("greedy", "lm")
+
+
+@dataclass
+class ResultRow:
+    """One fine-tuned model and the pre-training it started from.
+
+    Attributes:
+        name: fine-tuning folder name; objective: pre-training objective or ``scratch``.
+        pretrain_*: wall seconds, training FLOPs and updates of pre-training (0 for scratch).
+        finetune_*: the same for fine-tuning; best_dev_wer: greedy dev WER of ``checkpoint_best``.
+        scores: ``{split: {system: {"wer", "cer"}}}`` from decode.json (systems greedy / lm).
+        pnmi: PNMI of the HuBERT labels the pre-training used (None when it used none).
+        lm_settings: ``{split: {lm_weight, word_score, beam_size}}`` of the LM decodes.
+    """
+
+    name: str
+    objective: str
+    pretrain_dir: str | None = None
+    pretrain_wall_seconds: float | None = None
+    pretrain_flops: float | None = None
+    pretrain_updates: int | None = None
+    finetune_wall_seconds: float | None = None
+    finetune_flops: float | None = None
+    finetune_updates: int | None = None
+    best_dev_wer: float | None = None
+    units: str | None = None
+    scores: dict = field(default_factory=dict)
+    lm_settings: dict = field(default_factory=dict)
+    label_dir: str | None = None
+    pnmi: float | None = None
+
+    def score(self, split: str, system: str, metric: str) -> float | None:
+        return self.scores.get(split, {}).get(system, {}).get(metric)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class LabelRow:
+    """Quality of one HuBERT label set (``quality.json``)."""
+
+    name: str
+    path: str
+    pnmi: float | None = None
+    phone_purity: float | None = None
+    cluster_purity: float | None = None
+
+
+def read_json(path: Path) -> dict | None:
+    """A JSON object, or None (with a warning naming the file) when absent or unreadable."""
+    if not path.is_file():
+        return None
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        log.warning("%s: unreadable JSON (%s), skipped", path, error)
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def decode_scores(finetune_dir: Path) -> tuple[dict, dict]:
+    """({split: {system: {wer, cer}}}, {split: lm settings}) from ``decode_*/decode.json``.
+
+    When several decodes cover a split, the newest wins per system.
+    """
+    scores: dict = {}
+    settings: dict = {}
+    files = sorted(finetune_dir.glob("decode*/decode.json"), key=lambda p: p.stat().st_mtime)
+    for path in files:
+        record = read_json(path) or {}
+        split = str(record.get("split") or path.parent.name.removeprefix("decode_"))
+        for system in SYSTEMS:
+            result = record.get(system)
+            if isinstance(result, dict) and "wer" in result:
+                scores.setdefault(split, {})[system] = {"wer": result["wer"], "cer": result.get("cer")}
+                if system == "lm":
+                    settings[split] = {k: result.get(k) for k in ("lm_weight", "word_score", "beam_size")}
+    return scores, settings
+
+
+def label_quality(pretrain_dir: Path, exp_root: Path) -> tuple[str | None, float | None]:
+    """(label dir, PNMI) of the labels named in the pre-training ``config.yaml`` (data.labels)."""
+    config_path = pretrain_dir / "config.yaml"
+    if not config_path.is_file():
+        return None, None
+    config = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
+    labels = (config.get("data") or {}).get("labels") if isinstance(config, dict) else None
+    if not labels:
+        return None, None
+    candidates = [Path(labels), exp_root.parent / labels, exp_root / labels]
+    for candidate in candidates:
+        quality = read_json(candidate / "quality.json")
+        if quality is not None:
+            return str(labels), quality.get("pnmi")
+    return str(labels), None
+
+
+def _pretrain_dir_of(summary: dict, exp_root: Path) -> Path | None:
+    pretrained = summary.get("pretrained_checkpoint") or summary.get("pretrained")
+    if not pretrained:
+        return None
+    path = Path(pretrained)
+    if not path.exists():
+        # Recorded relative to the recipe folder; try the experiment root's parent.
+        path = exp_root.parent / pretrained
+    return path.parent if path.is_file() else path
+
+
+def collect_rows(exp_root: str | os.PathLike) -> list[ResultRow]:
+    """One ResultRow per ``exp_root/finetune/*/summary.json``, sorted: scratch first, then name."""
+    exp_root = Path(exp_root)
+    rows = []
+    for summary_path in sorted((exp_root / "finetune").glob("*/summary.json")):
+        summary = read_json(summary_path)
+        if summary is None:
+            continue
+        finetune_dir = summary_path.parent
+        scores, settings = decode_scores(finetune_dir)
+        row = ResultRow(
+            name=finetune_dir.name,
+            objective=summary.get("objective") or "scratch",
+            finetune_wall_seconds=summary.get("wall_seconds"),
+            finetune_flops=summary.get("training_flops"),
+            finetune_updates=summary.get("updates"),
+            best_dev_wer=summary.get("best_dev_wer"),
+            units=summary.get("units"),
+            scores=scores,
+            lm_settings=settings,
+        )
+        pretrain_dir = _pretrain_dir_of(summary, exp_root)
+        if pretrain_dir is None:
+            row.pretrain_wall_seconds, row.pretrain_flops, row.pretrain_updates = 0.0, 0.0, 0
+        else:
+            row.pretrain_dir = str(pretrain_dir)
+            pretrain = read_json(pretrain_dir / "summary.json") or {}
+            row.pretrain_wall_seconds = pretrain.get("wall_seconds")
+            row.pretrain_flops = pretrain.get("training_flops")
+            row.pretrain_updates = pretrain.get("updates")
+            row.label_dir, row.pnmi = label_quality(pretrain_dir, exp_root)
+        rows.append(row)
+    return sorted(rows, key=lambda r: (r.objective != "scratch", r.objective, r.name))
+
+
+def collect_labels(exp_root: str | os.PathLike) -> list[LabelRow]:
+    """Every ``quality.json`` under ``exp_root`` (label sets), sorted by path."""
+    exp_root = Path(exp_root)
+    rows = []
+    for path in sorted(exp_root.rglob("quality.json")):
+        quality = read_json(path) or {}
+        rows.append(
+            LabelRow(
+                name=path.parent.name, path=str(path.parent.relative_to(exp_root)),
+                pnmi=quality.get("pnmi"), phone_purity=quality.get("phone_purity"),
+                cluster_purity=quality.get("cluster_purity"),
+            )
+        )
+    return rows
+
+
+def progress_files(exp_root: str | os.PathLike) -> dict[str, dict[str, Path]]:
+    """``{"pretrain"|"finetune": {run name: progress.jsonl}}`` of every run that logged progress."""
+    exp_root = Path(exp_root)
+    return {
+        stage: {p.parent.name: p for p in sorted((exp_root / stage).glob("*/progress.jsonl"))}
+        for stage in ("pretrain", "finetune")
+    }

@@ -1,0 +1,121 @@
+"""Checkpoints: weights in ``NAME.safetensors``, trainer state in ``NAME.state.pt``, both atomic.
+
+The state file (optimizer, scaler, RNG, sampler position) is written second, so its presence marks a
+complete checkpoint; it is read with ``torch.load(weights_only=True)`` (no unpickling of objects).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from speechssl.io.atomic import atomic_path
+
+WEIGHTS_SUFFIX = ".safetensors"
+STATE_SUFFIX = ".state.pt"
+BEST_NAME = "checkpoint_best"
+_NUMBERED = re.compile(r"^checkpoint_(\d+)\.safetensors$")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read; the message names the file."""
+
+
+def checkpoint_name(num_updates: int) -> str:
+    return f"checkpoint_{num_updates}"
+
+
+def save_checkpoint(
+    directory: str | os.PathLike, name: str, weights: dict[str, torch.Tensor], state: dict
+) -> Path:
+    """Write ``directory/name.safetensors`` then ``directory/name.state.pt``; returns the weights path.
+
+    Args:
+        weights: parameter/buffer tensors (copied to CPU, contiguous; shared storage is fine).
+        state: plain python values and tensors only.
+    """
+    directory = Path(directory)
+    weights_path = directory / f"{name}{WEIGHTS_SUFFIX}"
+    tensors = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in weights.items()}
+    with atomic_path(weights_path) as tmp:
+        save_file(tensors, str(tmp), metadata={"format": "pt"})
+    with atomic_path(directory / f"{name}{STATE_SUFFIX}") as tmp:
+        torch.save(state, tmp)
+    return weights_path
+
+
+def _one_line(error: Exception) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}"
+
+
+def load_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Tensors of a ``.safetensors`` file on CPU; CheckpointError naming the file when unreadable."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        return load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError, RuntimeError) as error:
+        raise CheckpointError(f"{path}: corrupt weights file ({_one_line(error)})") from None
+
+
+def load_checkpoint(weights_path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict]:
+    """(weights, trainer state) of the checkpoint whose weights file is ``weights_path``."""
+    weights_path = Path(weights_path)
+    weights = load_weights(weights_path)
+    state_path = state_path_of(weights_path)
+    if not state_path.is_file():
+        raise CheckpointError(f"{state_path}: trainer state missing (incomplete checkpoint)")
+    try:
+        state = torch.load(state_path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises pickle, zip and runtime errors for damaged files
+        raise CheckpointError(f"{state_path}: corrupt trainer state ({_one_line(error)})") from None
+    return weights, state
+
+
+def state_path_of(weights_path: str | os.PathLike) -> Path:
+    weights_path = Path(weights_path)
+    return weights_path.with_name(weights_path.name[: -len(WEIGHTS_SUFFIX)] + STATE_SUFFIX)
+
+
+def list_checkpoints(directory: str | os.PathLike) -> list[Path]:
+    """Complete numbered checkpoints (weights + state present), oldest first."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    found = []
+    for path in directory.iterdir():
+        match = _NUMBERED.match(path.name)
+        if match and state_path_of(path).is_file():
+            found.append((int(match.group(1)), path))
+    return [path for _, path in sorted(found)]
+
+
+def latest_checkpoint(directory: str | os.PathLike) -> Path | None:
+    checkpoints = list_checkpoints(directory)
+    return checkpoints[-1] if checkpoints else None
+
+
+def prune_checkpoints(directory: str | os.PathLike, keep_last: int) -> None:
+    """Delete all but the ``keep_last`` newest numbered checkpoints (``checkpoint_best`` stays)."""
+    for path in list_checkpoints(directory)[: -max(1, keep_last)]:
+        state_path_of(path).unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
+
+
+def load_backbone_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Backbone state dict of an objective checkpoint: ``backbone.*`` keys with the prefix removed.
+
+    Teacher copies (``teacher.backbone.*``) and objective heads are left out.
+    """
+    weights = load_weights(path)
+    backbone = {k[len("backbone.") :]: v for k, v in weights.items() if k.startswith("backbone.")}
+    if not backbone:
+        raise CheckpointError(f"{path}: no 'backbone.*' tensors (not a speechssl objective checkpoint?)")
+    return backbone
