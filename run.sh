@@ -65,16 +65,17 @@ fi
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   log "Stage 4: HuBERT iteration-1 labels: MFCC -> k-means (K=$mfcc_clusters) -> $exp/labels/mfcc"
-  local/hubert_labels.sh --data "$data/pretrain" --feats "$exp/features/mfcc" \
-    --clusters "$mfcc_clusters" --percent "$kmeans_percent" --seed "$seed" --nj "$nj" \
-    --out "$exp/labels/mfcc"
+  local/hubert_labels.sh --train-data "$data/pretrain" --valid-data "$data/dev" \
+    --feats "$exp/features/mfcc" --clusters "$mfcc_clusters" --percent "$kmeans_percent" \
+    --seed "$seed" --nj "$nj" --out "$exp/labels/mfcc"
 fi
 
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
   log "Stage 5: pre-train ($objectives) with the $model backbone"
   for obj in $objectives; do
     labels=()
-    [ "$obj" = hubert ] && labels=(--set "data.labels=$exp/labels/mfcc")
+    [ "$obj" = hubert ] && labels=(--set "data.labels=$exp/labels/mfcc/train" \
+      --set "data.valid_labels=$exp/labels/mfcc/valid")
     local/run_once.sh "$exp/pretrain/$obj" \
       speechssl pretrain --config "conf/pretrain/${obj}_${model}.yaml" --exp-dir "$exp/pretrain/$obj" \
         "${labels[@]}" "${pretrain_overrides[@]}" --resume
@@ -84,13 +85,14 @@ fi
 if [ $stage -le 6 ] && [ $stop_stage -ge 6 ] && [[ " $objectives " == *" hubert "* ]]; then
   # As in the paper, iteration 2 trains a fresh model on the new labels; compute counts both.
   log "Stage 6: HuBERT iteration 2: layer $hubert_layer features -> k-means (K=$layer_clusters) -> pre-train"
-  local/hubert_labels.sh --data "$data/pretrain" --feats "$exp/features/hubert_iter1_l$hubert_layer" \
-    --checkpoint "$exp/pretrain/hubert" --layer "$hubert_layer" \
-    --clusters "$layer_clusters" --percent "$kmeans_percent" --seed "$seed" --nj "$nj" \
-    --out "$exp/labels/hubert_iter1"
+  local/hubert_labels.sh --train-data "$data/pretrain" --valid-data "$data/dev" \
+    --feats "$exp/features/hubert_iter1_layer$hubert_layer" \
+    --checkpoint "$exp/pretrain/hubert" --layer "$hubert_layer" --clusters "$layer_clusters" \
+    --percent "$kmeans_percent" --seed "$seed" --nj "$nj" --out "$exp/labels/hubert_iter1"
   local/run_once.sh "$exp/pretrain/hubert_iter2" \
-    speechssl pretrain --config "conf/pretrain/hubert_iter2_${model}.yaml" \
-      --exp-dir "$exp/pretrain/hubert_iter2" --set "data.labels=$exp/labels/hubert_iter1" \
+    speechssl pretrain --config "conf/pretrain/hubert_${model}.yaml" \
+      --exp-dir "$exp/pretrain/hubert_iter2" --set "data.labels=$exp/labels/hubert_iter1/train" \
+      --set "data.valid_labels=$exp/labels/hubert_iter1/valid" \
       "${pretrain_overrides[@]}" --resume
 fi
 
@@ -106,7 +108,7 @@ if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
     pretrained=none
     [ "$name" != scratch ] && pretrained="$exp/pretrain/$name"
     local/run_once.sh "$exp/finetune/$name" \
-      speechssl finetune --config "conf/finetune/letters_${model}.yaml" --pretrained "$pretrained" \
+      speechssl finetune --config "conf/finetune/${model}_letters.yaml" --pretrained "$pretrained" \
         --exp-dir "$exp/finetune/$name" "${finetune_overrides[@]}" --resume
   done
 fi
@@ -123,14 +125,13 @@ if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
   done
 fi
 
-if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
-  log "Stage 9: HuBERT label quality (PNMI, purity) against CTC forced alignments"
-  local/run_once.sh "$exp/labels/reference" \
-    speechssl kmeans align --checkpoint "$exp/finetune/scratch" --data "$data/pretrain" \
-      --out "$exp/labels/reference"
-  for labels in "$exp"/labels/mfcc "$exp"/labels/hubert_iter1; do
-    [ -d "$labels" ] || continue
-    speechssl kmeans quality --labels "$labels" --reference "$exp/labels/reference"
+if [ $stage -le 9 ] && [ $stop_stage -ge 9 ] && [[ " $objectives " == *" hubert "* ]]; then
+  log "Stage 9: HuBERT label quality (PNMI, purity) on dev against CTC forced alignments"
+  local/run_once.sh "$exp/labels/reference_dev" \
+    speechssl kmeans align --checkpoint "$exp/finetune/scratch" --data "$data/dev" \
+      --out "$exp/labels/reference_dev"
+  for labels in "$exp/labels/mfcc/valid" "$exp/labels/hubert_iter1/valid"; do
+    speechssl kmeans quality --labels "$labels" --reference "$exp/labels/reference_dev"
   done
 fi
 

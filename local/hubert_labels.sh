@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# HuBERT labels for one data dir: features in --nj shards -> k-means fit -> label assignment.
-# MFCC features by default; with --checkpoint/--layer, features of that pre-trained layer.
+# HuBERT labels: features in --nj shards -> k-means fitted on the training features ->
+# labels for the training and the validation data dirs ($out/train, $out/valid).
+# MFCC features by default; with --checkpoint and --layer, that layer of a pre-trained model.
 set -euo pipefail
-data=
-feats=
+train_data=
+valid_data=
+feats=                 # feature root: $feats/train, $feats/valid
 out=
 clusters=100
 percent=0.5
@@ -13,25 +15,33 @@ checkpoint=
 layer=
 . local/parse_options.sh
 . local/log.sh
-[ -n "$data" ] && [ -n "$feats" ] && [ -n "$out" ] || { echo "usage: $0 --data DIR --feats DIR --out DIR" >&2; exit 1; }
+if [ -z "$train_data" ] || [ -z "$valid_data" ] || [ -z "$feats" ] || [ -z "$out" ]; then
+  echo "usage: $0 --train-data DIR --valid-data DIR --feats DIR --out DIR [--checkpoint DIR --layer L]" >&2
+  exit 1
+fi
 
 if [ -n "$checkpoint" ]; then
   feature_command=(speechssl features layer --checkpoint "$checkpoint" --layer "$layer")
 else
   feature_command=(speechssl features mfcc)
 fi
-log "features of $data -> $feats ($nj shards)"
+log "features: $train_data -> $feats/train ($nj shards in parallel), $valid_data -> $feats/valid"
 pids=()
 for rank in $(seq 0 $((nj - 1))); do
-  "${feature_command[@]}" --data "$data" --out "$feats" --nshard "$nj" --rank "$rank" &
+  "${feature_command[@]}" --data "$train_data" --out "$feats/train" --nshard "$nj" --rank "$rank" &
   pids+=($!)
 done
 for pid in "${pids[@]}"; do wait "$pid"; done
+"${feature_command[@]}" --data "$valid_data" --out "$feats/valid"
 
-log "k-means K=$clusters on $percent of the frames -> $out/kmeans"
+log "k-means K=$clusters on a fraction $percent of the training frames -> $out/kmeans"
 local/run_once.sh "$out/kmeans" \
-  speechssl kmeans fit --feats "$feats" --k "$clusters" --percent "$percent" --seed "$seed" \
+  speechssl kmeans fit --feats "$feats/train" --k "$clusters" --percent "$percent" --seed "$seed" \
     --out "$out/kmeans"
-log "labels -> $out"
-local/run_once.sh "$out" \
-  speechssl kmeans assign --feats "$feats" --model "$out/kmeans" --data "$data" --out "$out"
+for part in train valid; do
+  [ $part = train ] && part_data=$train_data || part_data=$valid_data
+  log "labels of $part_data -> $out/$part"
+  local/run_once.sh "$out/$part" \
+    speechssl kmeans assign --feats "$feats/$part" --model "$out/kmeans" --data "$part_data" \
+      --out "$out/$part"
+done

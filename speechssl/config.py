@@ -107,6 +107,19 @@ def apply_overrides(values: dict, overrides: list[str]) -> dict:
     return values
 
 
+def read_yaml_mapping(path: str | os.PathLike | None) -> dict:
+    """The top-level mapping of a YAML config file ({} when ``path`` is None)."""
+    if path is None:
+        return {}
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: top level must be a mapping")
+    return values
+
+
 def load_config(
     cls: type[T], path: str | os.PathLike | None = None, overrides: list[str] | None = None
 ) -> T:
@@ -114,14 +127,7 @@ def load_config(
 
     Missing keys take the dataclass defaults; the override ``a.b=c`` wins over the file.
     """
-    values: dict = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"{path}: config file not found")
-        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        if not isinstance(values, dict):
-            raise ConfigError(f"{path}: top level must be a mapping")
+    values = read_yaml_mapping(path)
     # Defaults first so that overrides of nested sections merge instead of replacing them.
     merged = _merge(to_dict(cls()), values)
     apply_overrides(merged, overrides or [])

@@ -9,9 +9,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 
-from speechssl.config import ConfigError, apply_overrides, from_dict, to_dict
+from speechssl.config import apply_overrides, from_dict, read_yaml_mapping, to_dict
 from speechssl.models.config import BackboneConfig, load_backbone_config
 from speechssl.objectives.ctc import CTCConfig, CTCObjective
 from speechssl.text.tokenizer import Tokenizer, load_tokenizer
@@ -61,14 +60,7 @@ def load_finetune_config(
     path: str | os.PathLike | None, overrides: list[str] | None = None
 ) -> FinetuneConfig:
     """Load YAML plus ``a.b=c`` overrides; ``model: tiny`` (a name or path) expands to its fields."""
-    values: dict = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"{path}: config file not found")
-        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        if not isinstance(values, dict):
-            raise ConfigError(f"{path}: top level must be a mapping")
+    values = read_yaml_mapping(path)
     for override in [None, *(overrides or [])]:
         if override is not None:
             apply_overrides(values, [override])

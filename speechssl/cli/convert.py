@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 
+from speechssl.cli.options import add_overrides_argument
 from speechssl.convert import FORMATS, convert
 
 log = logging.getLogger(__name__)
@@ -23,14 +24,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="model config name (tiny/base/large) or YAML for what the weights cannot tell "
         "(strides, heads, pre-LN, dropouts); default: from the input, else BASE",
     )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a BackboneConfig field, e.g. --set layer_norm_first=true",
-    )
+    add_overrides_argument(parser, "layer_norm_first=true", "a BackboneConfig field")
     parser.add_argument(
         "--hf-model-type",
         default=None,

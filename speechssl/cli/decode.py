@@ -58,7 +58,12 @@ def _references(data_dir: str) -> dict[str, str] | None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from speechssl.decode.beam import BeamConfig, BeamDecoder, find_lm_binary, prepare_lexicon
+    from speechssl.decode.beam import (
+        BeamConfig,
+        BeamDecoder,
+        find_lm_binary,
+        prepare_lexicon,
+    )
     from speechssl.decode.emissions import cached_emissions, greedy_texts
     from speechssl.decode.tune import parse_grid, tune_lm_weights
     from speechssl.finetune import find_checkpoint, load_finetuned

@@ -7,12 +7,19 @@ from __future__ import annotations
 
 import argparse
 
+from speechssl.cli.options import add_overrides_argument
+
 
 def run(args: argparse.Namespace) -> int:
     import torch
 
     from speechssl.finetune import load_finetune_config
-    from speechssl.recipes.estimate import format_estimate, measure_finetune, measure_pretrain, run_stage
+    from speechssl.recipes.estimate import (
+        format_estimate,
+        measure_finetune,
+        measure_pretrain,
+        run_stage,
+    )
     from speechssl.train.config import load_pretrain_config
     from speechssl.train.distributed import resolve_device
 
@@ -38,8 +45,7 @@ def run(args: argparse.Namespace) -> int:
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, help="pre-training YAML (its model is also fine-tuned)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a pre-training config value (repeatable), as for 'speechssl pretrain'")
+    add_overrides_argument(parser, "trainer.max_tokens=1400000", "a pre-training config value")
     parser.add_argument("--reference-gpus", type=int, default=1,
                         help="GPUs the pre-training batch is written for (fairseq BASE: wav2vec2 64, "
                         "hubert 32, data2vec 16, data2vec2 8): samples/update = this x max_tokens x update_freq")

@@ -71,7 +71,11 @@ def run_mfcc(args: argparse.Namespace) -> int:
 def run_layer(args: argparse.Namespace) -> int:
     import torch
 
-    from speechssl.features.layer_features import LayerExtractor, LayerFeatureConfig, load_backbone
+    from speechssl.features.layer_features import (
+        LayerExtractor,
+        LayerFeatureConfig,
+        load_backbone,
+    )
     from speechssl.io.audio import SAMPLE_RATE
 
     if args.device == "cuda" and not torch.cuda.is_available():

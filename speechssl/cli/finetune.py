@@ -11,6 +11,8 @@ import json
 import logging
 from pathlib import Path
 
+from speechssl.cli.options import add_overrides_argument
+
 logger = logging.getLogger("speechssl.finetune")
 
 
@@ -20,10 +22,7 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="pre-training folder or .safetensors checkpoint; 'none' = from scratch")
     parser.add_argument("--exp-dir", required=True, help="output folder: checkpoints, logs, summary.json")
     parser.add_argument("--units", default=None, help="letters or bpe:N (overrides the config)")
-    parser.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-        help="override a config value, e.g. --set trainer.max_updates=200 (repeatable)",
-    )
+    add_overrides_argument(parser, "trainer.max_updates=200")
     parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --exp-dir")
     parser.set_defaults(run=run)
 

@@ -8,9 +8,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from speechssl.recipes.librispeech.archives import GROUPS, LIBRISPEECH_PARTS, RESOURCES, read_checksum_file
+from speechssl.recipes.librispeech.archives import (
+    GROUPS,
+    LIBRISPEECH_PARTS,
+    RESOURCES,
+    read_checksum_file,
+)
 from speechssl.recipes.librispeech.download import DownloadPlan, download
-from speechssl.recipes.librispeech.libri_light import LIBRILIGHT_SPLITS, librilight_split
+from speechssl.recipes.librispeech.libri_light import (
+    LIBRILIGHT_SPLITS,
+    librilight_split,
+)
 from speechssl.recipes.librispeech.manifest import write_manifests
 from speechssl.recipes.librispeech.official_lm import prepare_official_lm
 from speechssl.recipes.librispeech.prep import librispeech_part, merge, write_data_dir

@@ -9,6 +9,7 @@ import argparse
 import dataclasses
 import logging
 
+from speechssl.cli.options import add_overrides_argument
 from speechssl.train.config import PretrainConfig, load_pretrain_config
 
 logger = logging.getLogger("speechssl.pretrain")
@@ -19,14 +20,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--config", required=True, help="YAML run config, e.g. conf/pretrain/hubert_tiny.yaml"
     )
     parser.add_argument("--objective", default=None, help="override the config's objective name")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config value, e.g. --set trainer.max_updates=200 (repeatable)",
-    )
+    add_overrides_argument(parser, "trainer.max_updates=200")
     parser.add_argument("--exp-dir", required=True, help="output folder: checkpoints, logs, config.yaml")
     parser.add_argument(
         "--resume", action="store_true", help="continue from the newest checkpoint in --exp-dir"

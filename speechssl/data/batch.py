@@ -35,13 +35,17 @@ class AudioBatch:
     def size(self) -> int:
         return self.audio.shape[0]
 
+    def _map_tensors(self, fn) -> "AudioBatch":
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        return AudioBatch(**{k: fn(v) if torch.is_tensor(v) else v for k, v in values.items()})
+
     def to(self, device: torch.device | str) -> "AudioBatch":
         """Copy every tensor to ``device`` (non-blocking when pinned)."""
-        moved = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            moved[f.name] = value.to(device, non_blocking=True) if torch.is_tensor(value) else value
-        return AudioBatch(**moved)
+        return self._map_tensors(lambda t: t.to(device, non_blocking=True))
+
+    def pin_memory(self) -> "AudioBatch":
+        """Page-locked copy of every tensor; DataLoader(pin_memory=True) calls this."""
+        return self._map_tensors(lambda t: t.pin_memory())
 
     def padding_mask(self) -> torch.Tensor:
         """shape (batch, samples), True at padded samples."""

@@ -46,40 +46,48 @@ class KMeansConfig:
     tol: float = 0.0
 
 
-def sample_rows(shard: Shard, fraction: float, rng: np.random.Generator) -> np.ndarray:
-    """A random subset of a shard's rows, read window by window (``Shard.read_rows``).
+def subsample_size(total: int, fraction: float) -> int:
+    """Rows kept of a shard of ``total`` rows: all for fraction >= 1, else at least one."""
+    if fraction >= 1.0 or total == 0:
+        return total
+    return max(1, int(round(total * fraction)))
 
-    Args:
-        fraction: share of rows kept; at least one row of a non-empty shard.
-    Returns:
-        shape (max(1, round(N * fraction)), dim) float32, in row order (all rows when fraction >= 1).
+
+def sample_rows(shard: Shard, out: np.ndarray, rng: np.random.Generator) -> None:
+    """Fill ``out`` (count, dim) with a random subset of a shard's rows, in row order.
+
+    The shard is read window by window (``Shard.read_rows``), so besides ``out`` only one window
+    of ``READ_ROWS`` rows is in memory.
     """
-    total = shard.meta.num_frames
-    count = total if fraction >= 1.0 else max(1, int(round(total * fraction)))
+    total, count = shard.meta.num_frames, out.shape[0]
     index = np.sort(rng.choice(total, size=count, replace=False)) if count < total else None
-    parts = []
+    filled = 0
     for start in range(0, total, READ_ROWS):
         window = shard.read_rows(start, min(start + READ_ROWS, total))
-        if index is None:
-            parts.append(window)
-        else:
+        if index is not None:
             lo, hi = np.searchsorted(index, [start, start + READ_ROWS])
-            parts.append(window[index[lo:hi] - start])
-    return np.concatenate(parts) if parts else np.zeros((0, shard.meta.dim), np.float32)
+            window = window[index[lo:hi] - start]
+        out[filled : filled + len(window)] = window
+        filled += len(window)
 
 
 def load_subsample(feat_dir: str | os.PathLike, percent: float, seed: int) -> tuple[np.ndarray, dict]:
-    """Subsample of every shard of ``feat_dir`` concatenated: (frames (M, dim) float32, shard meta).
+    """Subsample of every shard of ``feat_dir``: (frames (M, dim) float32, shard meta).
 
-    Only the subsample is held in memory; shards are read through their memory maps.
+    ``percent`` of each shard's frames, drawn without replacement; the result is allocated once
+    and filled shard by shard, so memory is the subsample plus one read window.
     """
     if not 0.0 < percent <= 1.0:
         raise ValueError(f"--percent {percent}: expected a fraction in (0, 1] (0.1 = 10%)")
     rng = np.random.default_rng(seed)
     shards = open_all_shards(feat_dir)
-    parts = [sample_rows(s, percent, rng) for s in tqdm(shards, desc="sample", unit="shard")]
-    meta = asdict(shards[0].meta)
-    return np.concatenate(parts), meta
+    counts = [subsample_size(s.meta.num_frames, percent) for s in shards]
+    frames = np.empty((sum(counts), shards[0].meta.dim), dtype=np.float32)
+    offset = 0
+    for shard, count in zip(tqdm(shards, desc="sample", unit="shard"), counts):
+        sample_rows(shard, frames[offset : offset + count], rng)
+        offset += count
+    return frames, asdict(shards[0].meta)
 
 
 def fit_frames(frames: np.ndarray, config: KMeansConfig, feature_kind: str = "",

@@ -79,14 +79,15 @@ class GumbelQuantizer(nn.Module):
         self.weight_proj = nn.Linear(input_dim, num_groups * num_vars)
         nn.init.normal_(self.weight_proj.weight, mean=0.0, std=1.0)
         nn.init.zeros_(self.weight_proj.bias)
-        self.temperature = 2.0
+        # A buffer, so that a resumed run continues with the annealed temperature.
+        self.register_buffer("temperature", torch.tensor(2.0, dtype=torch.float64))
 
     @property
     def num_codes(self) -> int:
         return self.num_groups * self.num_vars
 
     def set_temperature(self, temperature: float) -> None:
-        self.temperature = temperature
+        self.temperature.fill_(temperature)
 
     def forward(self, x: torch.Tensor) -> QuantizerOutput:
         """Quantize ``x`` of shape (N, input_dim) into (N, vq_dim)."""
@@ -96,7 +97,7 @@ class GumbelQuantizer(nn.Module):
         code_perplexity = perplexity(hard.mean(dim=0))
         prob_perplexity = perplexity(torch.softmax(logits, dim=-1).mean(dim=0))
         if self.training:
-            choice = F.gumbel_softmax(logits, tau=self.temperature, hard=True, dim=-1)
+            choice = F.gumbel_softmax(logits, tau=float(self.temperature), hard=True, dim=-1)
         else:
             choice = hard
         # (N, G, V, 1) * (1, G, V, d) summed over V -> (N, G, d)

@@ -37,14 +37,15 @@ class TeacherStudentObjective(Objective):
         self.backbone = backbone
         self.config = config
         self.teacher = EMATeacher(backbone.encoder)
-        self.num_updates = 0
+        # A buffer, so that a resumed run knows how far the collapse check has gone.
+        self.register_buffer("num_updates", torch.zeros((), dtype=torch.long))
         self.teacher.decay = ema_decay_at(
             0, config.ema_decay, config.ema_end_decay, config.ema_anneal_end_step
         )
 
     def after_update(self, num_updates: int) -> None:
         """Move the teacher towards the student with the decay of this update."""
-        self.num_updates = num_updates
+        self.num_updates.fill_(num_updates)
         cfg = self.config
         decay = ema_decay_at(num_updates, cfg.ema_decay, cfg.ema_end_decay, cfg.ema_anneal_end_step)
         if decay < 1.0:
@@ -90,7 +91,7 @@ class TeacherStudentObjective(Objective):
         target_var = float(feature_std(target))
         pred_var = float(feature_std(pred))
         if self.training:
-            check_collapse(target_var, pred_var, self.num_updates, cfg)
+            check_collapse(target_var, pred_var, int(self.num_updates), cfg)
         sample_size = int(pred.shape[0])
         logs = dict(logs or {})
         logs.update(

@@ -107,7 +107,7 @@ class Wav2Vec2Objective(Objective):
             logs.update(
                 code_perplexity=float(quantized.code_perplexity.detach()),
                 prob_perplexity=float(quantized.prob_perplexity.detach()),
-                temperature=self.quantizer.temperature,
+                temperature=float(self.quantizer.temperature),
                 diversity_loss=float(diversity.detach()),
             )
         else:

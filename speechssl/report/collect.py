@@ -99,20 +99,25 @@ def decode_scores(finetune_dir: Path) -> tuple[dict, dict]:
 
 
 def label_quality(pretrain_dir: Path, exp_root: Path) -> tuple[str | None, float | None]:
-    """(label dir, PNMI) of the labels named in the pre-training ``config.yaml`` (data.labels)."""
+    """(label dir, PNMI) of the labels named in the pre-training ``config.yaml``.
+
+    Quality is measured where reference alignments exist: the training labels (data.labels) or,
+    when only those were measured, the validation labels (data.valid_labels) of the same k-means.
+    """
     config_path = pretrain_dir / "config.yaml"
     if not config_path.is_file():
         return None, None
     config = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
-    labels = (config.get("data") or {}).get("labels") if isinstance(config, dict) else None
-    if not labels:
+    data = (config.get("data") or {}) if isinstance(config, dict) else {}
+    label_dirs = [data[key] for key in ("labels", "valid_labels") if data.get(key)]
+    if not label_dirs:
         return None, None
-    candidates = [Path(labels), exp_root.parent / labels, exp_root / labels]
-    for candidate in candidates:
-        quality = read_json(candidate / "quality.json")
-        if quality is not None:
-            return str(labels), quality.get("pnmi")
-    return str(labels), None
+    for labels in label_dirs:
+        for candidate in (Path(labels), exp_root.parent / labels, exp_root / labels):
+            quality = read_json(candidate / "quality.json")
+            if quality is not None:
+                return str(labels), quality.get("pnmi")
+    return str(label_dirs[0]), None
 
 
 def _pretrain_dir_of(summary: dict, exp_root: Path) -> Path | None:

@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import yaml
 
-from speechssl.config import ConfigError, apply_overrides, from_dict, to_dict
+from speechssl.config import ConfigError, apply_overrides, from_dict, read_yaml_mapping, to_dict
 from speechssl.models.config import BackboneConfig, load_backbone_config
 
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -180,14 +178,7 @@ def load_pretrain_config(
 
     ``--set model=base`` switches the backbone; ``--set model.num_layers=2`` changes one field.
     """
-    values: dict = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"{path}: config file not found")
-        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        if not isinstance(values, dict):
-            raise ConfigError(f"{path}: top level must be a mapping")
+    values = read_yaml_mapping(path)
     _expand_model(values)
     for override in overrides or []:
         apply_overrides(values, [override])

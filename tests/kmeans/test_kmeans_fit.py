@@ -45,11 +45,13 @@ def test_sample_rows_reads_sorted_subset_across_windows(make_corpus, monkeypatch
     monkeypatch.setattr(fit, "READ_ROWS", 7)  # several windows over the 20 rows
     feat_dir, _ = make_corpus({"s-u": np.arange(40, dtype=np.float32).reshape(20, 2)}, nshard=1)
     (shard,) = open_all_shards(feat_dir)
-    rows = fit.sample_rows(shard, 0.25, np.random.default_rng(0))
-    assert rows.shape == (5, 2)
+    assert fit.subsample_size(20, 0.25) == 5 and fit.subsample_size(20, 0.001) == 1
+    rows = np.zeros((5, 2), np.float32)
+    fit.sample_rows(shard, rows, np.random.default_rng(0))
     assert np.all(np.diff(rows[:, 0]) > 0) and np.all(rows[:, 1] == rows[:, 0] + 1)
-    np.testing.assert_array_equal(fit.sample_rows(shard, 1.0, np.random.default_rng(0)),
-                                  np.arange(40).reshape(20, 2))
+    every = np.zeros((20, 2), np.float32)
+    fit.sample_rows(shard, every, np.random.default_rng(0))
+    np.testing.assert_array_equal(every, np.arange(40).reshape(20, 2))
 
 
 def test_too_few_frames_for_k_is_an_error(make_corpus):

@@ -1,0 +1,103 @@
+"""Model FLOPs utilisation: analytic training FLOP/s of our BASE objectives over a measured matmul peak.
+
+The peak is the best of several large square ``torch.matmul`` runs on the same device, dtype, threads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import asdict
+
+import torch
+
+from bench.common import base_parser, finish, machine_info, setup_device, sync
+from bench.models import backbone_config
+from bench.throughput import DTYPES, ThroughputSettings, measure
+from speechssl.models.flops import count_flops
+
+OBJECTIVES = ("wav2vec2", "hubert", "data2vec")
+COUNTED = (
+    "speechssl.models.flops.count_flops: multiply-adds x 2 of the conv feature encoder, projection, "
+    "positional conv, attention projections, attention matmuls and FFN; training = forward + 2x "
+    "forward for the backward (the first conv needs no input gradient); data2vec adds its EMA "
+    "teacher's forward over the Transformer stack. Not counted: norms, activations, softmax, "
+    "dropout, objective heads (quantizer, logits, negatives), the optimizer step."
+)
+
+
+def matmul_peak(device: torch.device, dtype: torch.dtype, sizes: list[int], repeats: int) -> dict:
+    """Best FLOP/s of ``repeats`` timed (n x n) @ (n x n) products for each n in ``sizes``."""
+    generator = torch.Generator(device=device).manual_seed(0)
+    per_size = {}
+    for n in sizes:
+        a = torch.randn(n, n, device=device, generator=generator).to(dtype)
+        b = torch.randn(n, n, device=device, generator=generator).to(dtype)
+        torch.matmul(a, b)  # warm-up: kernel choice, allocation
+        best = float("inf")
+        for _ in range(repeats):
+            sync(device)
+            start = time.perf_counter()
+            torch.matmul(a, b)
+            sync(device)
+            best = min(best, time.perf_counter() - start)
+        per_size[str(n)] = 2.0 * n**3 / best
+    return {"flops_per_s": max(per_size.values()), "per_size": per_size}
+
+
+def step_flops(objective: str, size: str, batch_size: int, seconds: float) -> float:
+    """Analytic FLOPs of one training step of ``objective`` on ``batch_size`` crops."""
+    count = count_flops(backbone_config(size, objective), int(seconds * 16000))
+    flops = count.training
+    if objective == "data2vec":
+        flops += count.forward - count.conv  # the teacher encodes the student's projected features
+    return batch_size * flops
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = base_parser(__doc__.splitlines()[0])
+    parser.add_argument("--objectives", nargs="+", default=list(OBJECTIVES), choices=OBJECTIVES)
+    parser.add_argument("--reps", type=int, default=None, help="timed steps per objective")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    device = setup_device(args)
+    if args.quick:
+        settings, sizes, repeats = ThroughputSettings("tiny", 2, 1.0, "fp32", 1, 2), [256], 3
+    elif device.type == "cuda":
+        settings, sizes, repeats = ThroughputSettings("base", 4, 15.6, "bf16", 3, 10), [4096, 8192], 10
+    else:
+        settings, sizes, repeats = ThroughputSettings(reps=3), [1024, 2048], 5
+    if args.reps is not None:
+        settings.reps = args.reps
+    dtype = DTYPES[settings.dtype] or torch.float32
+    result = {"name": "mfu", "machine": machine_info(device), "settings": asdict(settings),
+              "flops_counted": COUNTED}
+    before = matmul_peak(device, dtype, sizes, repeats)
+    timing = measure([f"ours:{o}" for o in args.objectives], settings, device)
+    after = matmul_peak(device, dtype, sizes, repeats)  # the machine is shared: keep the better
+    peak = max(before["flops_per_s"], after["flops_per_s"])
+    result["matmul_peak"] = {
+        "dtype": str(dtype).replace("torch.", ""),
+        "flops_per_s": peak,
+        "before": before,
+        "after": after,
+    }
+    rows = {}
+    for objective in args.objectives:
+        step_s = timing["models"][f"ours:{objective}"]["step_s_median"]
+        flops = step_flops(objective, settings.size, settings.batch_size, settings.seconds)
+        rows[objective] = {
+            "step_flops": flops,
+            "step_s_median": step_s,
+            "achieved_flops_per_s": flops / step_s,
+            "mfu": round(flops / step_s / peak, 3),
+        }
+    result["objectives"] = rows
+    finish(("quick_" if args.quick else "") + "mfu", result, args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+"""Regenerate the results tables of bench/README.md from bench/results/*.json (quick_* skipped).
+
+The tables replace the text between the two ``bench:results`` markers in the README.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from bench.common import RESULTS_DIR
+from speechssl.io.atomic import atomic_write_text
+
+README = Path(__file__).resolve().parent / "README.md"
+START, END = "<!-- bench:results:start -->", "<!-- bench:results:end -->"
+THROUGHPUT_TARGET = 1.5
+MFU_TARGET = 0.5
+LABEL_KEYS = ("x_real_time", "frames_per_s", "wall_s", "peak_growth_total_mib")
+
+
+def table(header: list[str], rows: list[list[object]]) -> str:
+    """A markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def machine_line(result: dict) -> str:
+    """Where and when a result was measured, with the load average (the machine is shared)."""
+    m = result.get("machine", {})
+    if "cpu" not in m:
+        return f"_machine: {m}_"
+    load = f"load average {m.get('load_average_start')} -> {m.get('load_average_end')}"
+    gpu = f", GPU {m['gpu']}" if m.get("gpu") else ""
+    return (f"_{m['date_utc']}, {m['cpu']} ({m['logical_cores']} logical cores, {m['torch_threads']} "
+            f"torch threads){gpu}, torch {m['torch']}; {load}_")
+
+
+def throughput_section(result: dict) -> str:
+    s = result["settings"]
+    title = "torch.compile" if s.get("compile") else "eager"
+    rows = [[name, m["params_m"], m["step_s_median"], m["audio_s_per_s"]] for name, m in result["models"].items()]
+    ratios = [[pair, r["median"], " ".join(str(x) for x in r["per_rep"]),
+               "yes" if r["median"] >= THROUGHPUT_TARGET else "no"] for pair, r in result["ratios"].items()]
+    return "\n\n".join([
+        f"### Training-step throughput, {s['size'].upper()}, {title} ({s['batch_size']} x {s['seconds']} s, "
+        f"{s['dtype']}, {s['warmup']} warm-up + {s['reps']} interleaved steps)",
+        machine_line(result),
+        table(["model", "params (M)", "step s (median)", "audio-s/s"], rows),
+        table(["ours / reference", "median speed ratio", "per repetition", f">= {THROUGHPUT_TARGET}x"], ratios),
+    ])
+
+
+def mfu_section(result: dict) -> str:
+    peak = result["matmul_peak"]
+    rows = [[o, round(r["step_flops"] / 1e9, 1), r["step_s_median"], round(r["achieved_flops_per_s"] / 1e9, 1),
+             r["mfu"], "yes" if r["mfu"] >= MFU_TARGET else "no"] for o, r in result["objectives"].items()]
+    s = result["settings"]
+    return "\n\n".join([
+        f"### MFU, {s['size'].upper()} ({s['batch_size']} x {s['seconds']} s, {s['dtype']}); matmul peak "
+        f"{peak['flops_per_s'] / 1e9:.1f} GFLOP/s ({peak['dtype']})",
+        machine_line(result),
+        table(["objective", "GFLOP/step", "step s", "GFLOP/s", "MFU", f">= {MFU_TARGET}"], rows),
+        f"Counted: {result['flops_counted']}",
+    ])
+
+
+def data_loading_section(result: dict) -> str:
+    rows = [[r["workers"], r["utterances_per_s"], r["audio_s_per_s"], r["first_batch_s"]] for r in result["runs"]]
+    needs = [[size, n["model"], n["audio_s_per_s"], result["headroom"][size]]
+             for size, n in result["training_needs"].items()]
+    parts = ["### Data loading (the trainer's bucketed loader)", machine_line(result),
+             f"Corpus `{result['data_dir']}`, loader {result['loader']}.",
+             table(["workers", "utterances/s", "audio-s/s", "first batch s"], rows)]
+    if needs:
+        parts.append(table(["training", "fastest model", "needs audio-s/s", "slowest loader / need"], needs))
+    verdict = "**is**" if result["loader_is_bottleneck"] else "is not"
+    parts.append(f"The loader {verdict} the bottleneck.")
+    return "\n\n".join(parts)
+
+
+def flatten(value: object, prefix: str = "") -> list[tuple[str, object]]:
+    """(dotted key, leaf) pairs of nested dicts and lists."""
+    if isinstance(value, dict):
+        return [pair for k, v in value.items() for pair in flatten(v, f"{prefix}.{k}" if prefix else str(k))]
+    if isinstance(value, list):
+        return [pair for i, v in enumerate(value) for pair in flatten(v, f"{prefix}[{i}]")]
+    return [(prefix, value)]
+
+
+def label_pipeline_section(result: dict) -> str:
+    rows = [[k, v] for k, v in flatten(result) if k.split(".")[-1] in LABEL_KEYS]
+    return "\n\n".join(["### Label pipeline (bench/label_pipeline.py)", machine_line(result),
+                        table(["measure", "value"], rows)])
+
+
+def time_to_accuracy_section(result: dict) -> str:
+    rows = []
+    for objective, r in result["objectives"].items():
+        points = ", ".join(f"{c['update']}u/{c['pretrain_s']:.0f}s: {c['dev_cer']:.3f}" for c in r["checkpoints"])
+        reached = r["time_to_target_s"]
+        rows.append([objective, "not reached" if reached is None else f"{reached:.0f}", points])
+    return "\n\n".join([
+        f"### Time to accuracy (target dev CER {result['target_dev_cer']:.3f}, "
+        f"{result['settings']['finetune_updates']} fine-tuning updates per checkpoint)",
+        machine_line(result),
+        table(["objective", "pre-training s to target", "checkpoints (update/time: dev CER)"], rows),
+    ])
+
+
+SECTIONS = {
+    "throughput": throughput_section,
+    "throughput_compile": throughput_section,
+    "throughput_tiny": throughput_section,
+    "mfu": mfu_section,
+    "data_loading": data_loading_section,
+    "label_pipeline": label_pipeline_section,
+    "time_to_accuracy": time_to_accuracy_section,
+}
+
+
+def render(results_dir: Path) -> str:
+    """Every known result present in ``results_dir``, in a fixed order."""
+    parts = []
+    for name, section in SECTIONS.items():
+        path = results_dir / f"{name}.json"
+        if path.is_file():
+            parts.append(section(json.loads(path.read_text())))
+    return "\n\n".join(parts) if parts else "_No results yet: run `bench/run.sh`._"
+
+
+def update_readme(readme: Path, body: str) -> None:
+    """Replace the text between the markers of ``readme`` with ``body``."""
+    text = readme.read_text(encoding="utf-8")
+    if START not in text or END not in text:
+        raise SystemExit(f"{readme}: the markers {START} / {END} are missing; restore them")
+    head, rest = text.split(START, 1)
+    tail = rest.split(END, 1)[1]
+    atomic_write_text(readme, f"{head}{START}\n{body}\n{END}{tail}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--readme", type=Path, default=README)
+    args = parser.parse_args(argv)
+    update_readme(args.readme, render(args.results))
+    print(f"updated {args.readme}")
+
+
+if __name__ == "__main__":
+    main()
