@@ -33,9 +33,9 @@ if [ "$objective" = all ]; then
 else
   objectives=$objective
 fi
-pretrain_overrides=()
+pretrain_overrides=(--set "data.train=$data/pretrain" --set "data.valid=$data/dev")
 [ -n "$pretrain_updates" ] && pretrain_overrides+=(--set "trainer.max_updates=$pretrain_updates")
-finetune_overrides=()
+finetune_overrides=(--set "data.train=$data/train" --set "data.valid=$data/dev")
 [ -n "$finetune_updates" ] && finetune_overrides+=(--set "trainer.max_updates=$finetune_updates")
 
 if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then

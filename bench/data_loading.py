@@ -14,14 +14,14 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from bench.common import RESULTS_DIR, REPO_ROOT, base_parser, finish, machine_info, setup_device
+from bench.common import REPO_ROOT, RESULTS_DIR, base_parser, finish, machine_info, setup_device
 from speechssl.data.dataset import AudioDataset
 from speechssl.data.sampler import BucketBatchSampler
 from speechssl.train.config import TrainerConfig
 from speechssl.train.run import batch_stream
 
 # the mini recipe's pre-training loader (conf/pretrain/*_tiny.yaml)
-LOADER = dict(max_tokens=320_000, max_sample_size=80_000, min_sample_size=16_000, seed=1)
+LOADER = {"max_tokens": 320_000, "max_sample_size": 80_000, "min_sample_size": 16_000, "seed": 1}
 
 
 def corpus_dir(requested: Path | None, scratch: Path) -> Path:

@@ -6,8 +6,8 @@ References: torchaudio's ``hubert_pretrain_base`` and HF transformers' ``Wav2Vec
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import nn
@@ -24,8 +24,8 @@ DATA2VEC_OVERRIDES = [
 ]
 NUM_CLASSES = 500  # HuBERT label types on both sides
 # conf/model/tiny.yaml sizes for the references (quick mode)
-TINY_HF = dict(hidden_size=256, num_hidden_layers=4, num_attention_heads=4, intermediate_size=1024,
-               conv_dim=(128,) * 7, layerdrop=0.0)
+TINY_HF = {"hidden_size": 256, "num_hidden_layers": 4, "num_attention_heads": 4,
+           "intermediate_size": 1024, "conv_dim": (128,) * 7, "layerdrop": 0.0}
 
 
 @dataclass
@@ -139,10 +139,11 @@ def build_hf_wav2vec2(size: str) -> StepModel:
         _sample_negative_indices,
     )
 
-    settings = dict(
-        mask_time_prob=0.65, mask_time_length=10, layerdrop=0.05, feat_proj_dropout=0.1,
-        hidden_dropout=0.1, attention_dropout=0.1, activation_dropout=0.0, feat_quantizer_dropout=0.1,
-    )
+    settings = {
+        "mask_time_prob": 0.65, "mask_time_length": 10, "layerdrop": 0.05, "feat_proj_dropout": 0.1,
+        "hidden_dropout": 0.1, "attention_dropout": 0.1, "activation_dropout": 0.0,
+        "feat_quantizer_dropout": 0.1,
+    }
     config = Wav2Vec2Config(**{**settings, **(TINY_HF if size == "tiny" else {})})
     model = Wav2Vec2ForPreTraining(config)
 

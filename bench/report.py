@@ -43,9 +43,10 @@ def throughput_section(result: dict) -> str:
     rows = [[name, m["params_m"], m["step_s_median"], m["audio_s_per_s"]] for name, m in result["models"].items()]
     ratios = [[pair, r["median"], " ".join(str(x) for x in r["per_rep"]),
                "yes" if r["median"] >= THROUGHPUT_TARGET else "no"] for pair, r in result["ratios"].items()]
+    heading = (f"### Training-step throughput, {s['size'].upper()}, {title} ({s['batch_size']} x "
+               f"{s['seconds']} s, {s['dtype']}, {s['warmup']} warm-up + {s['reps']} interleaved steps)")
     return "\n\n".join([
-        f"### Training-step throughput, {s['size'].upper()}, {title} ({s['batch_size']} x {s['seconds']} s, "
-        f"{s['dtype']}, {s['warmup']} warm-up + {s['reps']} interleaved steps)",
+        heading,
         machine_line(result),
         table(["model", "params (M)", "step s (median)", "audio-s/s"], rows),
         table(["ours / reference", "median speed ratio", "per repetition", f">= {THROUGHPUT_TARGET}x"], ratios),
@@ -57,9 +58,10 @@ def mfu_section(result: dict) -> str:
     rows = [[o, round(r["step_flops"] / 1e9, 1), r["step_s_median"], round(r["achieved_flops_per_s"] / 1e9, 1),
              r["mfu"], "yes" if r["mfu"] >= MFU_TARGET else "no"] for o, r in result["objectives"].items()]
     s = result["settings"]
+    heading = (f"### MFU, {s['size'].upper()} ({s['batch_size']} x {s['seconds']} s, {s['dtype']}); "
+               f"matmul peak {peak['flops_per_s'] / 1e9:.1f} GFLOP/s ({peak['dtype']})")
     return "\n\n".join([
-        f"### MFU, {s['size'].upper()} ({s['batch_size']} x {s['seconds']} s, {s['dtype']}); matmul peak "
-        f"{peak['flops_per_s'] / 1e9:.1f} GFLOP/s ({peak['dtype']})",
+        heading,
         machine_line(result),
         table(["objective", "GFLOP/step", "step s", "GFLOP/s", "MFU", f">= {MFU_TARGET}"], rows),
         f"Counted: {result['flops_counted']}",
@@ -78,6 +80,18 @@ def data_loading_section(result: dict) -> str:
     verdict = "**is**" if result["loader_is_bottleneck"] else "is not"
     parts.append(f"The loader {verdict} the bottleneck.")
     return "\n\n".join(parts)
+
+
+def profile_section(result: dict) -> str:
+    s = result["settings"]
+    rows = [[name, m["total_s"], m["shares"]["gemm"], m["shares"]["conv"], m["shares"]["other"],
+             ", ".join(f"{op} {t}" for op, t in list(m["top_ops"].items())[:4])]
+            for name, m in result["models"].items()]
+    return "\n\n".join([
+        f"### Profile of one training step, {s['size'].upper()} ({s['batch_size']} x {s['seconds']} s, {s['dtype']})",
+        machine_line(result),
+        table(["model", "profiled s", "GEMM share", "conv share", "other", "top ops (s)"], rows),
+    ])
 
 
 def flatten(value: object, prefix: str = "") -> list[tuple[str, object]]:
@@ -101,9 +115,10 @@ def time_to_accuracy_section(result: dict) -> str:
         points = ", ".join(f"{c['update']}u/{c['pretrain_s']:.0f}s: {c['dev_cer']:.3f}" for c in r["checkpoints"])
         reached = r["time_to_target_s"]
         rows.append([objective, "not reached" if reached is None else f"{reached:.0f}", points])
+    heading = (f"### Time to accuracy (target dev CER {result['target_dev_cer']:.3f}, "
+               f"{result['settings']['finetune_updates']} fine-tuning updates per checkpoint)")
     return "\n\n".join([
-        f"### Time to accuracy (target dev CER {result['target_dev_cer']:.3f}, "
-        f"{result['settings']['finetune_updates']} fine-tuning updates per checkpoint)",
+        heading,
         machine_line(result),
         table(["objective", "pre-training s to target", "checkpoints (update/time: dev CER)"], rows),
     ])
@@ -113,6 +128,8 @@ SECTIONS = {
     "throughput": throughput_section,
     "throughput_compile": throughput_section,
     "throughput_tiny": throughput_section,
+    "profile": profile_section,
+    "profile_tiny": profile_section,
     "mfu": mfu_section,
     "data_loading": data_loading_section,
     "label_pipeline": label_pipeline_section,

@@ -31,8 +31,13 @@ if [ -z "$quick" ]; then
   python -m bench.throughput "${common[@]}" --size tiny
 fi
 if [ -n "$with_compile" ]; then
-  log "throughput with torch.compile (HuBERT pair)"
+  log "throughput with torch.compile (HuBERT pair; compiling takes minutes on CPU)"
   python -m bench.throughput "${common[@]}" --compile --models ours:hubert torchaudio_hubert
+fi
+log "profile of one step (where the time goes)"
+python -m bench.profile_step "${common[@]}"
+if [ -z "$quick" ]; then
+  python -m bench.profile_step "${common[@]}" --size tiny
 fi
 log "MFU"
 python -m bench.mfu "${common[@]}"

@@ -40,14 +40,18 @@ class ThroughputSettings:
 
 
 def compile_hot_modules(model: StepModel) -> None:
-    """Compile (in place) the conv feature encoder and the Transformer, where the time goes."""
+    """Compile (in place) the conv feature encoder and each Transformer layer, where the time goes.
+
+    Layers are compiled one by one: LayerDrop picks the layers to run in Python, so a compiled
+    whole encoder would recompile for every new pattern of skipped layers.
+    """
     module = model.module
     if model.name.startswith("ours:"):
-        parts = [module.backbone.feature_encoder, module.backbone.encoder]
+        parts = [module.backbone.feature_encoder, *module.backbone.encoder.layers]
     elif model.name == "torchaudio_hubert":
-        parts = [module.wav2vec2.feature_extractor, module.wav2vec2.encoder.transformer]
+        parts = [module.wav2vec2.feature_extractor, *module.wav2vec2.encoder.transformer.layers]
     else:
-        parts = [module.wav2vec2.feature_extractor, module.wav2vec2.encoder]
+        parts = [module.wav2vec2.feature_extractor, *module.wav2vec2.encoder.layers]
     for part in parts:
         part.compile()
 
@@ -76,7 +80,7 @@ def measure(names: list[str], settings: ThroughputSettings, device: torch.device
     for rep in tqdm(range(settings.reps), desc="timed repetitions"):
         shift = rep % len(names)  # rotate the order so no model always runs first
         for name in names[shift:] + names[:shift]:
-            times[name].append(timed(lambda: steps[name](batch), device))
+            times[name].append(timed(lambda step=steps[name]: step(batch), device))
     models = {}
     for name in names:
         step_s = median(times[name])

@@ -34,14 +34,15 @@ done
 for pid in "${pids[@]}"; do wait "$pid"; done
 "${feature_command[@]}" --data "$valid_data" --out "$feats/valid"
 
-log "k-means K=$clusters on a fraction $percent of the training frames -> $out/kmeans"
-local/run_once.sh "$out/kmeans" \
+kmeans_model=$out/kmeans.safetensors
+log "k-means K=$clusters on a fraction $percent of the training frames -> $kmeans_model"
+[ -f "$kmeans_model" ] || \
   speechssl kmeans fit --feats "$feats/train" --k "$clusters" --percent "$percent" --seed "$seed" \
-    --out "$out/kmeans"
+    --out "$kmeans_model"
 for part in train valid; do
   [ $part = train ] && part_data=$train_data || part_data=$valid_data
   log "labels of $part_data -> $out/$part"
   local/run_once.sh "$out/$part" \
-    speechssl kmeans assign --feats "$feats/$part" --model "$out/kmeans" --data "$part_data" \
+    speechssl kmeans assign --feats "$feats/$part" --model "$kmeans_model" --data "$part_data" \
       --out "$out/$part"
 done

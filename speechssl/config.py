@@ -31,6 +31,8 @@ def _convert(value: Any, annotation: Any, where: str) -> Any:
         if value is None:
             return None
         return _convert(value, options[0], where)
+    if value is None and annotation is not Any:
+        raise ConfigError(f"{where}: a value is required (null is not allowed here)")
     if dataclasses.is_dataclass(annotation):
         if isinstance(value, annotation):
             return value

@@ -37,7 +37,12 @@ def test_saved_config_round_trips(tmp_path):
 
 @pytest.mark.parametrize(
     "override, message",
-    [("inner.rte=1", r"unknown key\(s\) \['rte'\]"), ("steps=abc", "expected int"), ("steps", "key=value")],
+    [
+        ("inner.rte=1", r"unknown key\(s\) \['rte'\]"),
+        ("steps=abc", "expected int"),
+        ("steps", "key=value"),
+        ("name=null", "null is not allowed"),
+    ],
 )
 def test_bad_overrides_name_the_key(override, message):
     with pytest.raises(ConfigError, match=message):

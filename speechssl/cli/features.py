@@ -6,6 +6,7 @@ Subcommands: ``mfcc`` (speechssl.features.mfcc) and ``layer`` (speechssl.feature
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from speechssl.cli.main import CommandError
@@ -82,5 +83,7 @@ def run_layer(args: argparse.Namespace) -> int:
         raise CommandError("--device cuda: no CUDA device is available")
     budget = int(args.max_batch_seconds * SAMPLE_RATE)
     config = LayerFeatureConfig(layer=args.layer, device=args.device, max_batch_samples=budget)
-    extractor = LayerExtractor(load_backbone(args.checkpoint), config)
+    extractor = LayerExtractor(
+        load_backbone(args.checkpoint), config, source=str(Path(args.checkpoint).resolve())
+    )
     return _dump(args, extractor, budget)

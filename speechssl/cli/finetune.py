@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     from speechssl.text.tokenizer import build_tokenizer, load_tokenizer, parse_units
     from speechssl.train.checkpoint import load_backbone_weights
     from speechssl.train.distributed import close_world, init_world, seed_everything
-    from speechssl.train.mfu import backbone_flops_fn
+    from speechssl.train.mfu import training_flops_fn
     from speechssl.train.run import run_training
 
     cfg = load_finetune_config(args.config, args.overrides)
@@ -153,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         summary = run_training(
             objective, train_set, valid_set, t, cfg.optim, cfg.schedule, exp_dir, resume=args.resume,
-            validate=validate, best_metric="dev_wer", flops_fn=backbone_flops_fn(cfg.model),
+            validate=validate, best_metric="dev_wer", flops_fn=training_flops_fn(objective, objective.backbone.config),
             config=cfg, world=world,
         )
     finally:

@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     from speechssl.models.backbone import build_backbone
     from speechssl.objectives import build_objective, objective_config
     from speechssl.train.distributed import close_world, seed_everything
-    from speechssl.train.mfu import backbone_flops_fn
+    from speechssl.train.mfu import training_flops_fn
     from speechssl.train.run import run_training
 
     overrides = list(args.overrides) + ([f"objective={args.objective}"] if args.objective else [])
@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
             cfg.schedule,
             args.exp_dir,
             resume=args.resume,
-            flops_fn=backbone_flops_fn(cfg.model),
+            flops_fn=training_flops_fn(objective, objective.backbone.config),
             config=cfg,
         )
     finally:

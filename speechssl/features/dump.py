@@ -136,7 +136,9 @@ def dump_shard(
                     yield u.utt, f
                 progress.update(len(batch))
 
-    meta = ShardMeta(extractor.kind, extractor.dim, extractor.frame_rate)
+    meta = ShardMeta(
+        extractor.kind, extractor.dim, extractor.frame_rate, source=getattr(extractor, "source", "")
+    )
     meta = write_shard(feat_dir, rank, nshard, frame_counts, chunks(), meta)
     logger.info("wrote %s: %d utterances, %d frames", npy_path, meta.num_utts, meta.num_frames)
     return npy_path

@@ -100,13 +100,14 @@ def load_backbone(checkpoint: str | os.PathLike) -> Backbone:
 class LayerExtractor:
     """``FeatureExtractor`` of one Transformer layer's output for ``dump_shard``."""
 
-    def __init__(self, backbone: Backbone, config: LayerFeatureConfig) -> None:
+    def __init__(self, backbone: Backbone, config: LayerFeatureConfig, source: str = "") -> None:
         num_layers = backbone.config.num_layers
         if not 1 <= config.layer <= num_layers:
             raise ValueError(f"--layer {config.layer}: the model has layers 1..{num_layers}")
         self.backbone = backbone.to(config.device).eval()
         self.config = config
         self.kind = f"layer{config.layer}"
+        self.source = source  # recorded with the shards, so labels know which model made them
         self.dim = backbone.config.embed_dim
         self.frame_rate = SAMPLE_RATE / backbone.config.downsampling
 

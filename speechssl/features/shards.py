@@ -37,6 +37,7 @@ class ShardMeta:
     frame_rate: float = 0.0
     num_utts: int = 0
     num_frames: int = 0
+    source: str = ""  # the checkpoint layer features come from ("" for MFCC)
 
 
 def shard_paths(feat_dir: str | os.PathLike, rank: int, nshard: int) -> tuple[Path, Path, Path]:
@@ -101,7 +102,7 @@ def write_shard(
         array.flush()
         del array
     atomic_write_text(len_path, "".join(f"{utt} {n}\n" for utt, n in frame_counts))
-    meta = ShardMeta(meta.kind, meta.dim, meta.frame_rate, len(frame_counts), total)
+    meta = ShardMeta(meta.kind, meta.dim, meta.frame_rate, len(frame_counts), total, meta.source)
     atomic_write_text(done_path, json.dumps(meta.__dict__) + "\n")
     return meta
 

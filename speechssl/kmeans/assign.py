@@ -5,6 +5,7 @@ Distances are one matmul per batch of frames (GPU when present); labels are writ
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -15,6 +16,7 @@ import torch
 from tqdm import tqdm
 
 from speechssl.features.shards import Shard, open_all_shards
+from speechssl.io.atomic import atomic_write_text
 from speechssl.io.kaldi_dir import DataDir
 from speechssl.kmeans.labels import LabelError, resample_labels, write_label_dir
 from speechssl.kmeans.model_io import KMeansModel
@@ -118,7 +120,8 @@ def assign_labels(
             the labels (100 Hz MFCC labels at 50 Hz keep every second frame; ``resample_labels``).
         device: ``cpu`` or ``cuda``; None = cuda when available.
     Returns:
-        ``label_dir``, holding ``labels.txt``, ``dict.txt`` (label and count) and ``label_rate``.
+        ``label_dir``, holding ``labels.txt``, ``dict.txt`` (label and count), ``label_rate`` and
+        ``source.json`` (feature dir, kind and source checkpoint).
     Raises:
         LabelError: the features do not cover ``data_dir`` in order (the utterance is named).
         ValueError: features of another dimension than the model.
@@ -135,5 +138,10 @@ def assign_labels(
         for utt, labels in shard_labels(shards, nearest)
     )
     counts = write_label_dir(label_dir, labelled, [str(i) for i in range(model.k)], rate)
+    # Provenance: the report adds the compute of the model these labels came from (HuBERT iter 2).
+    atomic_write_text(
+        Path(label_dir) / "source.json",
+        json.dumps({"features": str(feat_dir), "kind": meta.kind, "checkpoint": meta.source}) + "\n",
+    )
     logger.info("wrote %s: %d labels at %g Hz", label_dir, int(counts.sum()), rate)
     return Path(label_dir)

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from speechssl.data.batch import AudioBatch
+from speechssl.models.flops import FlopCount
 
 
 @dataclass
@@ -47,6 +48,14 @@ class Objective(nn.Module, abc.ABC):
 
     def after_update(self, num_updates: int) -> None:
         """Called after every optimizer step with the number of updates done so far."""
+
+    def training_flops(self, count: FlopCount) -> float:
+        """FLOPs of one training step on one utterance whose backbone FLOPs are ``count``.
+
+        Default: the backbone's forward + backward. Objectives that run more (an EMA teacher,
+        masked clones) add it, so that the report compares objectives at equal compute.
+        """
+        return count.training
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         """Parameters the optimizer updates; default: every parameter that requires grad."""

@@ -16,7 +16,12 @@ from torch.nn import functional as F
 from speechssl.data.batch import LABEL_PAD, AudioBatch
 from speechssl.models.config import BackboneConfig
 from speechssl.objectives.base import Objective, ObjectiveOutput
-from speechssl.objectives.masked_input import SpanMaskConfig, draw_span_masks, encode_masked, run_front_end
+from speechssl.objectives.masked_input import (
+    SpanMaskConfig,
+    draw_span_masks,
+    encode_masked,
+    run_front_end,
+)
 
 
 @dataclass

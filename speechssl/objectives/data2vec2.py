@@ -5,6 +5,7 @@ A light conv decoder fills the masked frames back in; the EMA teacher runs once 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -12,6 +13,7 @@ from torch import nn
 
 from speechssl import masking
 from speechssl.data.batch import AudioBatch
+from speechssl.models.flops import FlopCount
 from speechssl.objectives.base import ObjectiveOutput
 from speechssl.objectives.decoder import ConvDecoder, DecoderConfig
 from speechssl.objectives.masked_input import run_front_end
@@ -70,6 +72,13 @@ class Data2Vec2Objective(TeacherStudentObjective):
         kept_padding = padding_mask.gather(1, index)
         bias = backbone.alibi_bias(index) if backbone.config.use_alibi else None
         return backbone.transformer(kept, kept_padding, attn_bias=bias).output
+
+    def training_flops(self, count: FlopCount) -> float:
+        """Conv encoder once, the student Transformer on M clones of the unmasked frames, the
+        teacher's forward once. Spans overlap, so a fraction ~1 - exp(-mask_prob) is masked."""
+        kept = math.exp(-self.config.mask_prob)
+        once = count.training - 3.0 * count.transformer
+        return once + 3.0 * self.config.clone_batch * kept * count.transformer + count.transformer
 
     def forward(self, batch: AudioBatch) -> ObjectiveOutput:
         """Loss summed over masked frames of every clone; sample_size = their number."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from speechssl.models.flops import FlopCount
 from speechssl.objectives.base import Objective, ObjectiveOutput
 from speechssl.objectives.ema import EMATeacher, ema_decay_at
 from speechssl.objectives.regression import (
@@ -51,6 +52,10 @@ class TeacherStudentObjective(Objective):
         if decay < 1.0:
             self.teacher.update(self.backbone.encoder, decay)
         self.teacher.decay = decay
+
+    def training_flops(self, count: FlopCount) -> float:
+        """Student forward + backward, plus the teacher's forward of the Transformer."""
+        return count.training + count.transformer
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         """Every student parameter; the teacher copy is excluded."""

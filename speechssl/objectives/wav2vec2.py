@@ -21,7 +21,11 @@ from speechssl.objectives.masked_input import (
     feature_penalty,
     run_front_end,
 )
-from speechssl.objectives.quantizer import GumbelQuantizer, diversity_loss, temperature_at
+from speechssl.objectives.quantizer import (
+    GumbelQuantizer,
+    diversity_loss,
+    temperature_at,
+)
 
 
 @dataclass

@@ -120,6 +120,43 @@ def label_quality(pretrain_dir: Path, exp_root: Path) -> tuple[str | None, float
     return str(label_dirs[0]), None
 
 
+def _label_source(pretrain_dir: Path, exp_root: Path) -> Path | None:
+    """The pre-training run whose layer features made this run's labels (HuBERT iteration 2)."""
+    config_path = pretrain_dir / "config.yaml"
+    if not config_path.is_file():
+        return None
+    config = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
+    labels = ((config.get("data") or {}) if isinstance(config, dict) else {}).get("labels")
+    if not labels:
+        return None
+    for label_dir in (Path(labels), exp_root.parent / labels, exp_root / labels):
+        source = read_json(label_dir / "source.json")
+        if source is not None:
+            checkpoint = source.get("checkpoint")
+            if not checkpoint:
+                return None
+            path = Path(checkpoint)
+            return path.parent if path.is_file() else path
+    return None
+
+
+def pretrain_compute(
+    pretrain_dir: Path, exp_root: Path, seen: frozenset = frozenset()
+) -> tuple[float | None, float | None, int | None]:
+    """(wall seconds, training FLOPs, updates) of a pre-training run plus the runs it depends on.
+
+    HuBERT iteration 2 is trained on labels from iteration 1's features, so its compute includes
+    iteration 1's (the papers count it the same way).
+    """
+    summary = read_json(pretrain_dir / "summary.json") or {}
+    totals = [summary.get("wall_seconds"), summary.get("training_flops"), summary.get("updates")]
+    source = _label_source(pretrain_dir, exp_root)
+    if source is not None and source.resolve() not in seen:
+        earlier = pretrain_compute(source, exp_root, seen | {pretrain_dir.resolve()})
+        totals = [None if a is None or b is None else a + b for a, b in zip(totals, earlier)]
+    return totals[0], totals[1], totals[2]
+
+
 def _pretrain_dir_of(summary: dict, exp_root: Path) -> Path | None:
     pretrained = summary.get("pretrained_checkpoint") or summary.get("pretrained")
     if not pretrained:
@@ -157,10 +194,9 @@ def collect_rows(exp_root: str | os.PathLike) -> list[ResultRow]:
             row.pretrain_wall_seconds, row.pretrain_flops, row.pretrain_updates = 0.0, 0.0, 0
         else:
             row.pretrain_dir = str(pretrain_dir)
-            pretrain = read_json(pretrain_dir / "summary.json") or {}
-            row.pretrain_wall_seconds = pretrain.get("wall_seconds")
-            row.pretrain_flops = pretrain.get("training_flops")
-            row.pretrain_updates = pretrain.get("updates")
+            row.pretrain_wall_seconds, row.pretrain_flops, row.pretrain_updates = pretrain_compute(
+                pretrain_dir, exp_root
+            )
             row.label_dir, row.pnmi = label_quality(pretrain_dir, exp_root)
         rows.append(row)
     return sorted(rows, key=lambda r: (r.objective != "scratch", r.objective, r.name))

@@ -9,8 +9,13 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-
-from speechssl.config import ConfigError, apply_overrides, from_dict, read_yaml_mapping, to_dict
+from speechssl.config import (
+    ConfigError,
+    apply_overrides,
+    from_dict,
+    read_yaml_mapping,
+    to_dict,
+)
 from speechssl.models.config import BackboneConfig, load_backbone_config
 
 PRECISIONS = ("fp32", "bf16", "fp16")

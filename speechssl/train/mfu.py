@@ -1,6 +1,7 @@
 """Model FLOPs utilisation: achieved training FLOP/s over a measured matmul peak of the device.
 
-Training FLOPs are estimated as 3x the forward FLOPs (backward costs about twice the forward).
+Training FLOPs come from the analytic count of ``speechssl.models.flops`` (backward = 2x forward)
+and each objective's ``training_flops`` (teachers, clones).
 """
 
 from __future__ import annotations
@@ -9,28 +10,29 @@ import time
 
 import torch
 
-BACKWARD_FACTOR = 3.0
-
 
 def measure_peak_flops(
-    device: torch.device, dtype: torch.dtype = torch.float32, seconds: float = 0.3
+    device: torch.device, dtype: torch.dtype = torch.float32, seconds: float = 0.5
 ) -> float:
-    """FLOP/s of repeated square matmuls on ``device`` in ``dtype`` (the practical peak)."""
-    size = 2048 if device.type == "cuda" else 512
+    """FLOP/s of the fastest of repeated square matmuls on ``device`` in ``dtype``.
+
+    The fastest run, not the mean, so that other processes on a shared machine lower the
+    estimate as little as possible (a low peak would inflate the MFU).
+    """
+    size = 4096 if device.type == "cuda" else 1024
     generator = torch.Generator(device=device).manual_seed(0)  # leaves the global RNG untouched
     a = torch.randn(size, size, device=device, generator=generator).to(dtype)
     b = torch.randn(size, size, device=device, generator=generator).to(dtype)
     torch.matmul(a, b)  # warm-up: kernel selection, allocations
     _sync(device)
-    runs, start = 0, time.perf_counter()
-    while True:
+    best, runs, begin = float("inf"), 0, time.perf_counter()
+    while runs < 3 or time.perf_counter() - begin < seconds:
+        start = time.perf_counter()
         torch.matmul(a, b)
+        _sync(device)
+        best = min(best, time.perf_counter() - start)
         runs += 1
-        if runs % 4 == 0:
-            _sync(device)
-            elapsed = time.perf_counter() - start
-            if elapsed >= seconds:
-                return 2.0 * size**3 * runs / elapsed
+    return 2.0 * size**3 / best
 
 
 def _sync(device: torch.device) -> None:
@@ -38,19 +40,21 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def mfu(forward_flops: float, seconds: float, peak_flops: float) -> float:
-    """Fraction of ``peak_flops`` achieved by training on ``forward_flops`` in ``seconds``."""
+def mfu(training_flops: float, seconds: float, peak_flops: float) -> float:
+    """Fraction of ``peak_flops`` achieved by ``training_flops`` done in ``seconds``."""
     if seconds <= 0 or peak_flops <= 0:
         return 0.0
-    return BACKWARD_FACTOR * forward_flops / seconds / peak_flops
+    return training_flops / seconds / peak_flops
 
 
-def backbone_flops_fn(config):
-    """``fn(batch) -> forward FLOPs`` of a backbone of ``config`` (BackboneConfig) on a batch's
-    valid samples, from the analytic count in ``speechssl.models.flops``."""
+def training_flops_fn(objective, config):
+    """``fn(batch) -> training FLOPs`` of one step of ``objective`` (whose backbone has
+    BackboneConfig ``config``) on a batch's valid samples: the analytic backbone count of
+    ``speechssl.models.flops`` per utterance, passed through ``objective.training_flops``."""
     from speechssl.models.flops import count_flops
 
-    def forward_flops(batch) -> float:
-        return float(sum(count_flops(config, int(n)).forward for n in batch.audio_lengths.tolist()))
+    def training_flops(batch) -> float:
+        lengths = batch.audio_lengths.tolist()
+        return float(sum(objective.training_flops(count_flops(config, int(n))) for n in lengths))
 
-    return forward_flops
+    return training_flops

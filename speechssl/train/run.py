@@ -33,7 +33,7 @@ from speechssl.train.distributed import (
     seed_everything,
     set_rng_state,
 )
-from speechssl.train.mfu import BACKWARD_FACTOR, measure_peak_flops, mfu
+from speechssl.train.mfu import measure_peak_flops, mfu
 from speechssl.train.monitor import TrainingMonitor
 from speechssl.train.trainer import AUTOCAST_DTYPES, FlopsFn, Trainer
 
@@ -80,7 +80,7 @@ class _Interval:
         self.loss_sum += stats["loss_sum"]
         self.sample_size += stats["sample_size"]
         self.audio_samples += stats["audio_samples"]
-        self.flops += stats["forward_flops"]
+        self.flops += stats["training_flops"]
         self.grad_norm += stats["grad_norm"] if not stats["skipped"] else 0.0
         self.updates += 0 if stats["skipped"] else 1
 
@@ -108,7 +108,8 @@ def run_training(
             loss (e.g. dev WER); the objective is in eval mode and RNG states are restored after.
         best_metric: key of the validation stats that selects ``checkpoint_best`` (lower is better
             unless ``maximize_best``).
-        flops_fn: forward FLOPs of a batch, for the MFU estimate (None = no MFU).
+        flops_fn: training FLOPs of a batch (forward + backward), for the MFU estimate and
+            summary.json (None = no MFU; see speechssl.train.mfu.training_flops_fn).
         config: the resolved run config, saved as ``exp_dir/config.yaml``.
         resume: continue from the newest complete checkpoint in ``exp_dir`` (fresh start if none).
     """
@@ -126,7 +127,7 @@ def run_training(
         "consumed": 0,
         "elapsed": 0.0,
         "audio_seconds": 0.0,
-        "forward_flops": 0.0,
+        "training_flops": 0.0,
         "best": None,
     }
     if resume and latest is not None:
@@ -209,7 +210,7 @@ def run_training(
         run["epoch"], run["consumed"] = group[-1][0], group[-1][1]
         stats = trainer.train_step([batch for _, _, batch in group])
         run["audio_seconds"] += stats["audio_samples"] / SAMPLE_RATE
-        run["forward_flops"] += stats["forward_flops"]
+        run["training_flops"] += stats["training_flops"]
         interval.add(stats)
         out_of_time = False
         if cfg.max_wall_seconds > 0:  # every rank must agree, or one would wait for the others forever
@@ -244,7 +245,7 @@ def run_training(
         "epoch": run["epoch"],
         "wall_seconds": elapsed(),
         "audio_seconds": run["audio_seconds"],
-        "training_flops": BACKWARD_FACTOR * run["forward_flops"],
+        "training_flops": run["training_flops"],
         "skipped_steps": trainer.skipped_steps,
         "train_loss": last_train.get("loss"),
         "valid": last_valid,

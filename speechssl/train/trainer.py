@@ -100,7 +100,7 @@ class Trainer:
     def train_step(self, batches: list[AudioBatch]) -> dict:
         """Forward/backward ``batches`` (one update's micro-batches) and step the optimizer.
 
-        Returns stats summed over ranks: loss_sum, sample_size, audio_samples, forward_flops,
+        Returns stats summed over ranks: loss_sum, sample_size, audio_samples, training_flops,
         grad_norm, lr and ``skipped`` (1.0 when the step was dropped for a non-finite value).
         """
         self.model.train()
@@ -159,7 +159,7 @@ class Trainer:
             "loss_sum": float(totals[0]) if finite else 0.0,
             "sample_size": float(totals[1]) if finite else 0.0,
             "audio_samples": float(totals[2]),
-            "forward_flops": float(totals[3]),
+            "training_flops": float(totals[3]),
             "grad_norm": grad_norm,
             "lr": lr,
             "skipped": 0.0 if finite else 1.0,

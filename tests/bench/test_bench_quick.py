@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip("transformers")
 pytest.importorskip("psutil")
 
-from bench import data_loading, mfu, report, throughput, time_to_accuracy  # noqa: E402
+from bench import data_loading, mfu, profile_step, report, throughput, time_to_accuracy
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +49,14 @@ def test_mfu_quick_is_a_fraction_of_the_matmul_peak(results: Path) -> None:
     assert 0.0 < row["mfu"] < 1.5
 
 
+def test_profile_quick_shares_add_up(results: Path) -> None:
+    out = results / "profile.json"
+    profile_step.main(["--quick", "--models", "ours:hubert", "--out", str(out)])
+    row = read(out)["models"]["ours:hubert"]
+    assert row["total_s"] > 0 and sum(row["shares"].values()) == pytest.approx(1.0, abs=0.01)
+    assert row["shares"]["gemm"] > 0 and row["shares"]["conv"] > 0
+
+
 def test_data_loading_quick_measures_each_worker_count(results: Path, smoke_corpus: Path) -> None:
     out = results / "data_loading.json"
     data_loading.main(["--quick", "--data-dir", str(smoke_corpus / "pretrain"), "--workers", "0", "1",
@@ -82,7 +90,7 @@ def test_report_fills_the_readme_between_markers(results: Path, tmp_path: Path) 
     report.main(["--results", str(results), "--readme", str(readme)])
     text = readme.read_text()
     assert text.startswith("# head\n") and text.endswith("tail\n") and "old" not in text
-    assert "ours:wav2vec2/hf_wav2vec2" in text and "### MFU" in text
+    assert "ours:wav2vec2/hf_wav2vec2" in text and "### MFU" in text and "### Profile" in text
     readme.write_text("no markers\n")
     with pytest.raises(SystemExit, match="markers"):
         report.main(["--results", str(results), "--readme", str(readme)])

@@ -28,6 +28,11 @@ def test_written_file_has_umask_mode(tmp_path):
     umask = os.umask(0o022)
     try:
         atomic_write_text(tmp_path / "out.txt", "x")
+        with atomic_path(tmp_path / "recreated.bin") as tmp:
+            tmp.unlink()  # writers such as safetensors recreate the file with mode 0600
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT, 0o600)
+            os.close(fd)
     finally:
         os.umask(umask)
     assert (tmp_path / "out.txt").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "recreated.bin").stat().st_mode & 0o777 == 0o644
