@@ -14,7 +14,14 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from bench.common import REPO_ROOT, RESULTS_DIR, base_parser, finish, machine_info, setup_device
+from bench.common import (
+    REPO_ROOT,
+    RESULTS_DIR,
+    base_parser,
+    finish,
+    machine_info,
+    setup_device,
+)
 from speechssl.data.dataset import AudioDataset
 from speechssl.data.sampler import BucketBatchSampler
 from speechssl.train.config import TrainerConfig

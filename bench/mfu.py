@@ -12,17 +12,20 @@ from dataclasses import asdict
 import torch
 
 from bench.common import base_parser, finish, machine_info, setup_device, sync
-from bench.models import backbone_config
+from bench.models import backbone_config, objective_overrides
 from bench.throughput import DTYPES, ThroughputSettings, measure
+from speechssl.models.backbone import Backbone
 from speechssl.models.flops import count_flops
+from speechssl.objectives import build_objective
 
 OBJECTIVES = ("wav2vec2", "hubert", "data2vec")
 COUNTED = (
     "speechssl.models.flops.count_flops: multiply-adds x 2 of the conv feature encoder, projection, "
     "positional conv, attention projections, attention matmuls and FFN; training = forward + 2x "
-    "forward for the backward (the first conv needs no input gradient); data2vec adds its EMA "
-    "teacher's forward over the Transformer stack. Not counted: norms, activations, softmax, "
-    "dropout, objective heads (quantizer, logits, negatives), the optimizer step."
+    "forward for the backward (the first conv needs no input gradient); each objective's "
+    "training_flops adds what it runs beyond that (data2vec: the EMA teacher's forward). Not "
+    "counted: norms, activations, softmax, dropout, objective heads (quantizer, logits, "
+    "negatives), the optimizer step."
 )
 
 
@@ -46,12 +49,12 @@ def matmul_peak(device: torch.device, dtype: torch.dtype, sizes: list[int], repe
 
 
 def step_flops(objective: str, size: str, batch_size: int, seconds: float) -> float:
-    """Analytic FLOPs of one training step of ``objective`` on ``batch_size`` crops."""
-    count = count_flops(backbone_config(size, objective), int(seconds * 16000))
-    flops = count.training
-    if objective == "data2vec":
-        flops += count.forward - count.conv  # the teacher encodes the student's projected features
-    return batch_size * flops
+    """Analytic FLOPs of one training step of ``objective`` on ``batch_size`` crops: the backbone
+    count passed through the objective's own ``training_flops`` (EMA teacher, clones), as the
+    trainer counts them."""
+    config = backbone_config(size, objective)
+    model = build_objective(objective, Backbone(config), objective_overrides(objective, size))
+    return batch_size * model.training_flops(count_flops(config, int(seconds * 16000)))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -77,15 +77,21 @@ def make_batch(batch_size: int, seconds: float, seed: int = 0) -> AudioBatch:
     )
 
 
-def build_ours(objective: str, size: str) -> StepModel:
-    """Our ``objective`` over a ``size`` backbone; the loss is divided by its sample size."""
+def objective_overrides(objective: str, size: str) -> dict | None:
+    """Objective config values the benchmark needs beyond the defaults (label count, top-K)."""
     config = backbone_config(size, objective)
     extra: dict = {"num_classes": NUM_CLASSES} if objective == "hubert" else {}
     if objective.startswith("data2vec"):
         extra["average_top_k_layers"] = min(8, config.num_layers)
     if size == "tiny" and objective == "data2vec2":
         extra["decoder"] = {"dim": 32, "layers": 1, "groups": 4}
-    model = build_objective(objective, build_backbone(config), extra or None)
+    return extra or None
+
+
+def build_ours(objective: str, size: str) -> StepModel:
+    """Our ``objective`` over a ``size`` backbone; the loss is divided by its sample size."""
+    config = backbone_config(size, objective)
+    model = build_objective(objective, build_backbone(config), objective_overrides(objective, size))
 
     def loss_fn(batch: AudioBatch) -> torch.Tensor:
         output = model(batch)

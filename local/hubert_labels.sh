@@ -26,9 +26,12 @@ else
   feature_command=(speechssl features mfcc)
 fi
 log "features: $train_data -> $feats/train ($nj shards in parallel), $valid_data -> $feats/valid"
+# Share the cores between the parallel jobs instead of oversubscribing them.
+threads=$(( $(nproc) / nj )); [ "$threads" -ge 1 ] || threads=1
 pids=()
 for rank in $(seq 0 $((nj - 1))); do
-  "${feature_command[@]}" --data "$train_data" --out "$feats/train" --nshard "$nj" --rank "$rank" &
+  OMP_NUM_THREADS=$threads \
+    "${feature_command[@]}" --data "$train_data" --out "$feats/train" --nshard "$nj" --rank "$rank" &
   pids+=($!)
 done
 for pid in "${pids[@]}"; do wait "$pid"; done

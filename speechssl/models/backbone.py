@@ -9,7 +9,12 @@ import torch
 from torch import nn
 
 from speechssl.models.config import BackboneConfig, load_backbone_config
-from speechssl.models.feature_encoder import FeatureEncoder, GradMultiply, lengths_to_padding_mask
+from speechssl.models.feature_encoder import (
+    FeatureEncoder,
+    GradMultiply,
+    lengths_to_padding_mask,
+    normalize_waveform,
+)
 from speechssl.models.positional import ConvPositionalEncoding, alibi_bias, alibi_slopes
 from speechssl.models.transformer import EncoderOutput, TransformerEncoder
 
@@ -51,6 +56,8 @@ class Backbone(nn.Module):
             raise ValueError(f"Backbone expects audio of shape (batch, samples), got {tuple(audio.shape)}")
         if audio_lengths is None:
             audio_lengths = torch.full((audio.shape[0],), audio.shape[1], device=audio.device)
+        if self.config.normalize_waveform:
+            audio = normalize_waveform(audio, audio_lengths, self.config.layer_norm_eps)
         mult = self.config.feature_grad_mult
         if mult == 0.0:
             with torch.no_grad():

@@ -42,6 +42,9 @@ class BackboneConfig:
         pos_conv_width: total width of the data2vec stack (95 -> 5 layers of kernel 19).
         use_alibi: add data2vec 2.0's ALiBi attention bias with a learned scale per head.
         layer_norm_eps: epsilon of every LayerNorm / GroupNorm.
+        normalize_waveform: make each utterance zero-mean, unit-variance over its valid samples
+            before the conv encoder (fairseq's ``task.normalize``: data2vec, data2vec 2.0 and the
+            LARGE models; fairseq normalises before cropping, here the crop is normalised).
     """
 
     conv_layers: list[list[int]] = field(default_factory=_base_conv_layers)
@@ -65,6 +68,7 @@ class BackboneConfig:
     pos_conv_width: int = 95
     use_alibi: bool = False
     layer_norm_eps: float = 1e-5
+    normalize_waveform: bool = False
 
     def __post_init__(self) -> None:
         if self.conv_norm not in CONV_NORMS:

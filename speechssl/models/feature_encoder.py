@@ -126,3 +126,13 @@ class FeatureEncoder(nn.Module):
         for block in self.layers:
             x, lengths = block(x, lengths)
         return x.transpose(1, 2), lengths
+
+
+def normalize_waveform(audio: torch.Tensor, lengths: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """audio (B,T), lengths (B,) -> (B,T): each row zero-mean and unit-variance over its first
+    ``lengths[b]`` samples (``F.layer_norm`` of the unpadded row); padding stays zero."""
+    valid = (torch.arange(audio.shape[1], device=audio.device)[None, :] < lengths[:, None]).to(audio.dtype)
+    count = valid.sum(dim=1, keepdim=True).clamp(min=1.0)
+    mean = (audio * valid).sum(dim=1, keepdim=True) / count
+    variance = ((audio - mean) * valid).pow(2).sum(dim=1, keepdim=True) / count
+    return (audio - mean) * torch.rsqrt(variance + eps) * valid

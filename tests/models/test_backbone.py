@@ -25,7 +25,9 @@ def small_config(**changes) -> BackboneConfig:
 VARIANTS = {
     "post_ln_group_norm": small_config(),
     "pre_ln_layer_norm": small_config(conv_norm="layer_norm", conv_bias=True, layer_norm_first=True),
-    "data2vec_stack": small_config(conv_norm="layer_norm", pos_conv_depth=3, pos_conv_width=15),
+    "data2vec_stack": small_config(
+        conv_norm="layer_norm", pos_conv_depth=3, pos_conv_width=15, normalize_waveform=True
+    ),
     "data2vec2_alibi": small_config(conv_norm="layer_norm", pos_conv_depth=2, use_alibi=True),
 }
 

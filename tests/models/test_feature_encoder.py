@@ -31,3 +31,18 @@ def test_encoder_lengths_and_padding_invariance():
     assert frames.tolist() == encoder.output_lengths(lengths).tolist() == [49, 31]
     single, _ = encoder(audio[1:, :641], lengths[1:])
     assert torch.allclose(features[1, :31], single[0], atol=1e-5)
+
+
+def test_normalize_waveform_matches_layer_norm_of_each_unpadded_row():
+    import torch.nn.functional as F
+
+    from speechssl.models.feature_encoder import normalize_waveform
+
+    generator = torch.Generator().manual_seed(0)
+    audio = 3.0 + 0.5 * torch.randn(2, 400, generator=generator)
+    lengths = torch.tensor([400, 250])
+    audio[1, 250:] = 0.0
+    normed = normalize_waveform(audio, lengths)
+    assert torch.allclose(normed[0], F.layer_norm(audio[0], (400,)), atol=1e-5)
+    assert torch.allclose(normed[1, :250], F.layer_norm(audio[1, :250], (250,)), atol=1e-5)
+    assert torch.equal(normed[1, 250:], torch.zeros(150))
