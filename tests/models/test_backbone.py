@@ -6,21 +6,7 @@ import torch
 from speechssl.models import BackboneConfig, build_backbone, load_backbone_config
 from speechssl.models.flops import count_flops
 from speechssl.models.positional import alibi_slopes
-
-
-def small_config(**changes) -> BackboneConfig:
-    values = dict(
-        conv_layers=[[32, 10, 5], [32, 3, 2], [32, 3, 2], [32, 3, 2], [32, 3, 2], [32, 2, 2], [32, 2, 2]],
-        embed_dim=64,
-        num_layers=2,
-        num_heads=4,
-        ffn_dim=128,
-        pos_conv_kernel=16,
-        pos_conv_groups=4,
-    )
-    values.update(changes)
-    return BackboneConfig(**values)
-
+from tests.convert.tiny_models import small_config
 
 VARIANTS = {
     "post_ln_group_norm": small_config(),
