@@ -46,7 +46,7 @@ if $force || [ ! -f "$stamp" ]; then
   log "creating .venv and installing speechssl (torch is a ~4.7 GB download the first time)"
   [ -x .venv/bin/python ] || python3 -m venv .venv
   .venv/bin/pip install -q --upgrade pip
-  .venv/bin/pip install -q -e ".[test]"
+  .venv/bin/pip install -q -e ".[test,bench]"
   rm -f .venv/.installed-*
   touch "$stamp"
 fi

@@ -10,9 +10,6 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("transformers")
-pytest.importorskip("psutil")
-
 from bench import data_loading, mfu, profile_step, report, throughput, time_to_accuracy
 
 

@@ -21,7 +21,7 @@ def test_overrides_and_round_trip(tmp_path):
     assert cfg.trainer.max_updates == 17 and cfg.optim.lr == 0.002
     assert cfg.model.num_layers == 2 and cfg.model.embed_dim == 256  # rest of the tiny backbone kept
     assert cfg.schedule.phase_ratio == (0.2, 0.3, 0.5)
-    assert cfg.objective_config["latent_temp"] == [2.0, 0.5, 0.999]
+    assert cfg.objective_config["latent_temp"] == [2.0, 0.5, 0.995]
     save_config(cfg, tmp_path / "config.yaml")
     assert load_pretrain_config(tmp_path / "config.yaml") == cfg
 
