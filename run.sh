@@ -121,7 +121,7 @@ if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
   for name in $finetune_names; do
     local/run_once.sh "$exp/finetune/$name/decode_test" \
       speechssl decode --exp-dir "$exp/finetune/$name" --data "$data/test" --tune-on "$data/dev" \
-        --lm "$exp/lm" --lm-weights "$lm_weights" --word-scores "$word_scores" \
+        --lm "$exp/lm" --lm-weights="$lm_weights" --word-scores="$word_scores" \
         --out "$exp/finetune/$name/decode_test"
   done
 fi

@@ -101,8 +101,9 @@ def decode_scores(finetune_dir: Path) -> tuple[dict, dict]:
 def label_quality(pretrain_dir: Path, exp_root: Path) -> tuple[str | None, float | None]:
     """(label dir, PNMI) of the labels named in the pre-training ``config.yaml``.
 
-    Quality is measured where reference alignments exist: the training labels (data.labels) or,
-    when only those were measured, the validation labels (data.valid_labels) of the same k-means.
+    Quality is measured where reference alignments exist: the training labels (data.labels), the
+    validation labels (data.valid_labels), or another split labelled by the same k-means model
+    (a sibling folder, e.g. ``exp/labels/mfcc/valid`` for ``exp/labels/mfcc/train``).
     """
     config_path = pretrain_dir / "config.yaml"
     if not config_path.is_file():
@@ -114,9 +115,12 @@ def label_quality(pretrain_dir: Path, exp_root: Path) -> tuple[str | None, float
         return None, None
     for labels in label_dirs:
         for candidate in (Path(labels), exp_root.parent / labels, exp_root / labels):
-            quality = read_json(candidate / "quality.json")
-            if quality is not None:
-                return str(labels), quality.get("pnmi")
+            # The label dir itself, else a sibling split labelled by the same k-means model.
+            siblings = sorted(candidate.parent.glob("*/quality.json")) if candidate.parent.is_dir() else []
+            for path in [candidate / "quality.json", *siblings]:
+                quality = read_json(path)
+                if quality is not None:
+                    return str(path.parent), quality.get("pnmi")
     return str(label_dirs[0]), None
 
 
