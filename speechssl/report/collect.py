@@ -98,6 +98,20 @@ def decode_scores(finetune_dir: Path) -> tuple[dict, dict]:
     return scores, settings
 
 
+def _data_section(pretrain_dir: Path) -> dict:
+    """The ``data`` section of a pre-training run's ``config.yaml`` ({} when there is none)."""
+    config_path = pretrain_dir / "config.yaml"
+    if not config_path.is_file():
+        return {}
+    config = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
+    return (config.get("data") or {}) if isinstance(config, dict) else {}
+
+
+def _locations(recorded: str, exp_root: Path) -> tuple[Path, ...]:
+    """Where a path recorded in a config may be: as written, or relative to the recipe folder."""
+    return Path(recorded), exp_root.parent / recorded, exp_root / recorded
+
+
 def label_quality(pretrain_dir: Path, exp_root: Path) -> tuple[str | None, float | None]:
     """(label dir, PNMI) of the labels named in the pre-training ``config.yaml``.
 
@@ -105,16 +119,12 @@ def label_quality(pretrain_dir: Path, exp_root: Path) -> tuple[str | None, float
     validation labels (data.valid_labels), or another split labelled by the same k-means model
     (a sibling folder, e.g. ``exp/labels/mfcc/valid`` for ``exp/labels/mfcc/train``).
     """
-    config_path = pretrain_dir / "config.yaml"
-    if not config_path.is_file():
-        return None, None
-    config = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
-    data = (config.get("data") or {}) if isinstance(config, dict) else {}
+    data = _data_section(pretrain_dir)
     label_dirs = [data[key] for key in ("labels", "valid_labels") if data.get(key)]
     if not label_dirs:
         return None, None
     for labels in label_dirs:
-        for candidate in (Path(labels), exp_root.parent / labels, exp_root / labels):
+        for candidate in _locations(labels, exp_root):
             # The label dir itself, else a sibling split labelled by the same k-means model.
             siblings = sorted(candidate.parent.glob("*/quality.json")) if candidate.parent.is_dir() else []
             for path in [candidate / "quality.json", *siblings]:
@@ -126,14 +136,10 @@ def label_quality(pretrain_dir: Path, exp_root: Path) -> tuple[str | None, float
 
 def _label_source(pretrain_dir: Path, exp_root: Path) -> Path | None:
     """The pre-training run whose layer features made this run's labels (HuBERT iteration 2)."""
-    config_path = pretrain_dir / "config.yaml"
-    if not config_path.is_file():
-        return None
-    config = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
-    labels = ((config.get("data") or {}) if isinstance(config, dict) else {}).get("labels")
+    labels = _data_section(pretrain_dir).get("labels")
     if not labels:
         return None
-    for label_dir in (Path(labels), exp_root.parent / labels, exp_root / labels):
+    for label_dir in _locations(labels, exp_root):
         source = read_json(label_dir / "source.json")
         if source is not None:
             checkpoint = source.get("checkpoint")
