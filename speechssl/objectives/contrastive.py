@@ -88,8 +88,14 @@ def contrastive_logits(
     Returns:
         shape (N, 1 + K) float32 logits.
     """
-    negatives = targets[neg_indices]  # (N, K, C)
-    candidates = torch.cat([targets.unsqueeze(1), negatives], dim=1)
-    logits = cosine_logits(pred, candidates, temperature)
-    same = (negatives == targets.unsqueeze(1)).all(dim=-1) | ~neg_valid
+    # One (N, N) matrix product of normalised vectors, then a gather: the same values as
+    # cosine_logits on gathered (N, 1 + K, C) candidates, but with GEMM-shaped work only.
+    pred = F.normalize(pred.float(), dim=-1, eps=1e-8)
+    unit_targets = F.normalize(targets.float(), dim=-1, eps=1e-8)
+    similarity = pred @ unit_targets.t() / temperature  # (N, N)
+    positive = torch.arange(targets.shape[0], device=targets.device).unsqueeze(1)
+    logits = similarity.gather(1, torch.cat([positive, neg_indices], dim=1))  # (N, 1 + K)
+    with torch.no_grad():  # exact equality via row ids: identical targets share one id
+        row_ids = torch.unique(targets.detach(), dim=0, return_inverse=True)[1]
+        same = (row_ids[neg_indices] == row_ids.unsqueeze(1)) | ~neg_valid
     return torch.cat([logits[:, :1], logits[:, 1:].masked_fill(same, float("-inf"))], dim=1)

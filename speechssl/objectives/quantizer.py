@@ -100,7 +100,7 @@ class GumbelQuantizer(nn.Module):
             choice = F.gumbel_softmax(logits, tau=float(self.temperature), hard=True, dim=-1)
         else:
             choice = hard
-        # (N, G, V, 1) * (1, G, V, d) summed over V -> (N, G, d)
-        books = self.codevectors.view(1, self.num_groups, self.num_vars, -1)
-        quantized = (choice.unsqueeze(-1).type_as(books) * books).sum(dim=2).reshape(n, -1)
+        # per group a (N, V) @ (V, d) product: (G, N, V) @ (G, V, d) -> (G, N, d)
+        books = self.codevectors.view(self.num_groups, self.num_vars, -1)
+        quantized = torch.bmm(choice.transpose(0, 1).type_as(books), books).transpose(0, 1).reshape(n, -1)
         return QuantizerOutput(quantized, code_perplexity, prob_perplexity, self.num_codes)

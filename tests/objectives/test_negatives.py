@@ -45,3 +45,14 @@ def test_cosine_logits_and_identical_negative():
     idx = torch.tensor([[1, 2], [0, 2], [0, 1]])
     logits = contrastive_logits(targets, targets, idx, torch.ones(3, 2, dtype=torch.bool), 0.1)
     assert torch.isinf(logits[0, 1]) and torch.isfinite(logits[0, 2])
+
+
+def test_contrastive_logits_match_per_pair_cosine():
+    generator = torch.Generator().manual_seed(0)
+    mask = torch.rand(3, 40, generator=generator) < 0.5
+    idx, valid = sample_negatives(mask, 7, generator=generator)
+    n = int(mask.sum())
+    pred, targets = torch.randn(n, 16, generator=generator), torch.randn(n, 16, generator=generator)
+    logits = contrastive_logits(pred, targets, idx, valid, temperature=0.1)
+    candidates = torch.cat([targets.unsqueeze(1), targets[idx]], dim=1)
+    assert torch.allclose(logits, cosine_logits(pred, candidates, 0.1), atol=1e-5)
