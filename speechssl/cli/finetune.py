@@ -114,9 +114,12 @@ def run(args: argparse.Namespace) -> int:
         # Nothing pre-trained to protect: a frozen random feature encoder or Transformer would only
         # handicap the baseline, so scratch training updates everything from the first step.
         cfg = dataclasses.replace(
-            cfg, ctc=dataclasses.replace(cfg.ctc, freeze_updates=0, freeze_feature_encoder=False)
+            cfg, ctc=dataclasses.replace(
+                cfg.ctc, freeze_updates=0, freeze_feature_encoder=False, reinit_top_layers=0
+            )
         )
-        logger.info("from scratch: ctc.freeze_updates=0 and ctc.freeze_feature_encoder=false")
+        logger.info("from scratch: ctc.freeze_updates=0, ctc.freeze_feature_encoder=false, "
+                    "ctc.reinit_top_layers=0")
     cfg = dataclasses.replace(cfg, model=finetune_backbone_config(model, cfg.ctc))
     exp_dir = Path(args.exp_dir)
     exp_dir.mkdir(parents=True, exist_ok=True)
@@ -140,6 +143,9 @@ def run(args: argparse.Namespace) -> int:
     if weights is not None:
         backbone.load_state_dict(load_backbone_weights(weights), strict=True)
         logger.info("backbone initialised from %s (%s)", weights, objective_name)
+        if cfg.ctc.reinit_top_layers:
+            backbone.encoder.reinit_top_layers(cfg.ctc.reinit_top_layers)
+            logger.info("top %d Transformer layers re-initialised", cfg.ctc.reinit_top_layers)
     objective = CTCObjective(backbone, cfg.ctc, tokenizer.vocab_size)
 
     def validate(model: CTCObjective) -> dict:

@@ -125,6 +125,16 @@ class TransformerEncoder(nn.Module):
         self.layers = nn.ModuleList(EncoderLayer(config) for _ in range(config.num_layers))
         self.apply(_init_linear)
 
+    def reinit_top_layers(self, count: int) -> None:
+        """Give the top ``count`` layers fresh initial weights (LayerNorms to 1/0, linears as at build)."""
+        if not 0 <= count <= len(self.layers):
+            raise ValueError(f"reinit_top_layers must be in [0, {len(self.layers)}], got {count}")
+        for layer in self.layers[len(self.layers) - count:]:
+            for module in layer.modules():
+                if isinstance(module, nn.LayerNorm):
+                    module.reset_parameters()
+            layer.apply(_init_linear)
+
     def forward(
         self,
         x: torch.Tensor,

@@ -39,6 +39,10 @@ class CTCConfig(SpanMaskConfig):
         freeze_feature_encoder: the conv feature encoder never learns (fairseq feature_grad_mult 0).
         sentence_avg: ``sample_size`` = utterances (fairseq fine-tuning configs set
             ``sentence_avg: true``) instead of target tokens.
+        reinit_top_layers: the top N Transformer layers of a pre-trained backbone start from fresh
+            weights (0 = fairseq). The last layers of a briefly pre-trained model specialise to its
+            pretext task and fine-tune worse than random ones (Pasad et al., 2021, "Layer-wise
+            analysis of a self-supervised speech representation model"); docs/mini_diagnosis.md.
         dropout, attention_dropout, activation_dropout, dropout_input, layerdrop: replace the
             pre-training values of the backbone, as fairseq does when it builds the CTC model.
     """
@@ -50,6 +54,7 @@ class CTCConfig(SpanMaskConfig):
     final_dropout: float = 0.0
     freeze_updates: int = 0
     freeze_feature_encoder: bool = True
+    reinit_top_layers: int = 0
     sentence_avg: bool = True
     dropout: float = 0.0
     attention_dropout: float = 0.0

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from speechssl.cli.main import main
@@ -123,3 +124,25 @@ def test_finetune_errors_name_the_problem(experiment, tmp_path, capsys):
     missing = ["finetune", "--config", str(CONFIG), "--pretrained", str(tmp_path / "nowhere"), "--exp-dir", str(tmp_path / "y")]
     assert main(missing) == 1
     assert "pre-trained folder or checkpoint not found" in capsys.readouterr().err
+
+
+def test_reinit_top_layers_starts_them_fresh(experiment, tmp_path, caplog):
+    data, pretrain = experiment["data"], experiment["pretrain"]
+    start = load_weights(pretrain / "checkpoint_3.safetensors")
+    for key in list(start):  # make the "pre-trained" top layer recognisable
+        if key.startswith("backbone.encoder.layers.1."):
+            start[key] = start[key] + 5.0
+    save_checkpoint(tmp_path / "pre", "checkpoint_3", start, {"num_updates": 3})
+    (tmp_path / "pre" / "config.yaml").write_text((pretrain / "config.yaml").read_text())
+    sets = [f"data.train={data}", f"data.valid={data}", *RUN, "trainer.max_updates=1",
+            "trainer.validate_interval_updates=1", "ctc.reinit_top_layers=1"]
+    args = ["finetune", "--config", str(CONFIG), "--pretrained", str(tmp_path / "pre"),
+            "--exp-dir", str(tmp_path / "ft")]
+    with caplog.at_level("INFO", logger="speechssl.finetune"):
+        assert main(args + [a for s in sets for a in ("--set", s)]) == 0
+    assert "top 1 Transformer layers re-initialised" in caplog.text
+    tuned = load_weights(tmp_path / "ft" / "checkpoint_best.safetensors")
+    top = "backbone.encoder.layers.1.final_norm.weight"
+    lower = "backbone.encoder.layers.0.final_norm.weight"
+    assert float((tuned[top] - 1.0).abs().max()) < 0.1  # fresh LayerNorm (1), not 1 + 5
+    assert torch.allclose(tuned[lower], start[lower], atol=0.1)  # kept, barely moved by 1 update

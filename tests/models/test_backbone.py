@@ -135,3 +135,26 @@ def test_named_configs_and_flops():
 def test_bad_audio_shape_is_a_clear_error():
     with pytest.raises(ValueError, match="batch, samples"):
         build_backbone(small_config())(torch.randn(4000))
+
+
+def test_reinit_top_layers_keeps_the_lower_layers():
+    torch.manual_seed(0)
+    encoder = build_backbone(small_config()).encoder
+    for parameter in encoder.parameters():  # stand-in for pre-trained weights
+        parameter.data.add_(1.0)
+    before = {k: v.clone() for k, v in encoder.state_dict().items()}
+    top = len(encoder.layers) - 1
+    encoder.reinit_top_layers(1)
+    after = encoder.state_dict()
+    for key, value in after.items():
+        if key.startswith(f"layers.{top}."):
+            if key.endswith("norm.weight"):
+                assert torch.equal(value, torch.ones_like(value)), key
+            elif key.endswith("weight"):
+                assert float(value.std()) < 0.05, key  # normal(0, 0.02) again, not the shifted weights
+            else:
+                assert torch.equal(value, torch.zeros_like(value)), key
+        else:
+            assert torch.equal(value, before[key]), key
+    with pytest.raises(ValueError, match="reinit_top_layers"):
+        encoder.reinit_top_layers(len(encoder.layers) + 1)
