@@ -15,6 +15,7 @@ from torch.nn import functional as F
 
 from speechssl.data.batch import LABEL_PAD, AudioBatch
 from speechssl.models.config import BackboneConfig
+from speechssl.models.flops import FlopCount
 from speechssl.objectives.base import Objective, ObjectiveOutput
 from speechssl.objectives.masked_input import (
     SpanMaskConfig,
@@ -103,6 +104,10 @@ class CTCObjective(Objective):
 
     def after_update(self, num_updates: int) -> None:
         self.num_updates.fill_(num_updates)
+
+    def training_flops(self, count: FlopCount) -> float:
+        """While the Transformer is frozen the backbone runs forward only (the head is not counted)."""
+        return count.forward if self.transformer_frozen else count.training
 
     def encode(self, batch: AudioBatch, mask: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits (B, F, V) and valid frames (B,); ``mask`` draws time/channel masks."""

@@ -31,3 +31,13 @@ def test_data2vec2_counts_clones_of_unmasked_frames(tiny_backbone):
     expected = once + 3 * 4 * math.exp(-0.5) * count.transformer + count.transformer
     assert objective.training_flops(count) == pytest.approx(expected)
     assert objective.training_flops(count) > count.training
+
+
+def test_ctc_counts_forward_only_while_the_transformer_is_frozen(tiny_backbone):
+    from speechssl.objectives.ctc import CTCConfig, CTCObjective
+
+    objective = CTCObjective(tiny_backbone(), CTCConfig(freeze_updates=2), vocab_size=29)
+    count = count_flops(objective.backbone.config, 16000)
+    assert objective.training_flops(count) == pytest.approx(count.forward)
+    objective.after_update(2)
+    assert objective.training_flops(count) == pytest.approx(count.training)
