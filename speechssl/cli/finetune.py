@@ -159,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         summary = run_training(
             objective, train_set, valid_set, t, cfg.optim, cfg.schedule, exp_dir, resume=args.resume,
-            validate=validate, best_metric="dev_wer", flops_fn=training_flops_fn(objective, objective.backbone.config),
+            validate=validate, best_metric="dev_wer", flops_fn=training_flops_fn(objective),
             config=cfg, world=world,
         )
     finally:

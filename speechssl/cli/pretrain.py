@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
             cfg.schedule,
             args.exp_dir,
             resume=args.resume,
-            flops_fn=training_flops_fn(objective, objective.backbone.config),
+            flops_fn=training_flops_fn(objective),
             config=cfg,
         )
     finally:

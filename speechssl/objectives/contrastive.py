@@ -9,24 +9,9 @@ import torch
 import torch.nn.functional as F
 
 
-def cosine_logits(x: torch.Tensor, candidates: torch.Tensor, temperature: float) -> torch.Tensor:
-    """Cosine similarity divided by ``temperature`` (kappa).
-
-    Args:
-        x: shape (..., C) predictions.
-        candidates: shape (..., K, C), broadcastable against ``x[..., None, :]``.
-
-    Returns:
-        shape (..., K) float32 logits.
-    """
-    sim = F.cosine_similarity(x.float().unsqueeze(-2), candidates.float(), dim=-1, eps=1e-8)
-    return sim / temperature
-
-
 def cosine_logits_table(x: torch.Tensor, table: torch.Tensor, temperature: float) -> torch.Tensor:
-    """Cosine similarity of every row of ``x`` (N, C) with every row of ``table`` (V, C).
-
-    Same values as ``cosine_logits`` against all V rows, as one matrix product: (N, V) float32.
+    """Cosine similarity of every row of ``x`` (N, C) with every row of ``table`` (V, C), divided
+    by ``temperature`` (kappa), as one matrix product of normalised rows: (N, V) float32.
     """
     x = F.normalize(x.float(), dim=-1, eps=1e-8)
     table = F.normalize(table.float(), dim=-1, eps=1e-8)
@@ -88,11 +73,9 @@ def contrastive_logits(
     Returns:
         shape (N, 1 + K) float32 logits.
     """
-    # One (N, N) matrix product of normalised vectors, then a gather: the same values as
-    # cosine_logits on gathered (N, 1 + K, C) candidates, but with GEMM-shaped work only.
-    pred = F.normalize(pred.float(), dim=-1, eps=1e-8)
-    unit_targets = F.normalize(targets.float(), dim=-1, eps=1e-8)
-    similarity = pred @ unit_targets.t() / temperature  # (N, N)
+    # Every masked step against every target in one (N, N) product, then a gather: the same values
+    # as per-pair cosines of gathered (N, 1 + K, C) candidates, with GEMM-shaped work only.
+    similarity = cosine_logits_table(pred, targets, temperature)  # (N, N)
     positive = torch.arange(targets.shape[0], device=targets.device).unsqueeze(1)
     logits = similarity.gather(1, torch.cat([positive, neg_indices], dim=1))  # (N, 1 + K)
     with torch.no_grad():  # exact equality via row ids: identical targets share one id

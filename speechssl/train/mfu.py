@@ -47,11 +47,13 @@ def mfu(training_flops: float, seconds: float, peak_flops: float) -> float:
     return training_flops / seconds / peak_flops
 
 
-def training_flops_fn(objective, config):
-    """``fn(batch) -> training FLOPs`` of one step of ``objective`` (whose backbone has
-    BackboneConfig ``config``) on a batch's valid samples: the analytic backbone count of
-    ``speechssl.models.flops`` per utterance, passed through ``objective.training_flops``."""
+def training_flops_fn(objective):
+    """``fn(batch) -> training FLOPs`` of one step of ``objective`` on a batch's valid samples: the
+    analytic count of ``speechssl.models.flops`` for its backbone, per utterance, passed through
+    ``objective.training_flops``."""
     from speechssl.models.flops import count_flops
+
+    config = objective.backbone.config
 
     def training_flops(batch) -> float:
         lengths = batch.audio_lengths.tolist()
