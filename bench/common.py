@@ -69,6 +69,16 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def _version(package: str) -> str | None:
+    """Installed version of ``package`` (None when it is not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
+
+
 def machine_info(device: torch.device) -> dict:
     """Machine description stored with every result: CPU, cores, memory, GPU, versions, load."""
     import psutil
@@ -83,6 +93,8 @@ def machine_info(device: torch.device) -> dict:
         "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
         "python": platform.python_version(),
         "torch": torch.__version__,
+        "torchaudio": _version("torchaudio"),
+        "transformers": _version("transformers"),
         "load_average_start": [round(x, 2) for x in os.getloadavg()],
     }
     return info
@@ -96,6 +108,13 @@ def finish(name: str, result: dict, out: Path | None) -> Path:
     atomic_write_text(path, json.dumps(result, indent=1) + "\n")
     print(f"wrote {path}")
     return path
+
+
+def result_name(base: str, quick: bool, device: torch.device) -> str:
+    """``base``, or ``quick_<base>`` for smoke runs; ``_cuda`` is appended for GPU results so they
+    never overwrite the CPU ones."""
+    name = f"quick_{base}" if quick else base
+    return name + ("_cuda" if device.type == "cuda" else "")
 
 
 def median(values: list[float]) -> float:

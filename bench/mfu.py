@@ -11,7 +11,7 @@ from dataclasses import asdict
 
 import torch
 
-from bench.common import base_parser, finish, machine_info, setup_device, sync
+from bench.common import base_parser, finish, machine_info, result_name, setup_device, sync
 from bench.models import backbone_config, objective_overrides
 from bench.throughput import DTYPES, ThroughputSettings, measure
 from speechssl.models.backbone import Backbone
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
             "mfu": round(flops / step_s / peak, 3),
         }
     result["objectives"] = rows
-    finish(("quick_" if args.quick else "") + "mfu", result, args.out)
+    finish(result_name("mfu", args.quick, device), result, args.out)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,9 @@ import warnings
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from bench.common import base_parser, finish, machine_info, setup_device
+from bench.common import base_parser, finish, machine_info, result_name, setup_device
 from bench.models import OURS, REFERENCES, TrainStep, build_model, make_batch
+from bench.throughput import DTYPES
 
 GROUPS = {
     "gemm": ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::matmul"),
@@ -22,9 +23,13 @@ GROUPS = {
 TOP_OPS = 8
 
 
-def profile_model(name: str, size: str, batch, device: torch.device) -> dict:
-    """Self time of each op over one profiled step (after one warm-up step), grouped."""
-    step = TrainStep(build_model(name, size), device, None)
+def profile_model(name: str, size: str, batch, device: torch.device, dtype: torch.dtype | None) -> dict:
+    """Self time of each op over one profiled step (after one warm-up step), grouped.
+
+    On a GPU the times are the kernels' device time, summed over aten ops only (the kernel rows
+    repeat the same time).
+    """
+    step = TrainStep(build_model(name, size), device, dtype)
     step(batch)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     with warnings.catch_warnings():  # the profiler warns that it keeps one cycle: one is all we run
@@ -32,7 +37,8 @@ def profile_model(name: str, size: str, batch, device: torch.device) -> dict:
         with profile(activities=activities) as prof:
             step(batch)
     attr = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
-    ops = {e.key: getattr(e, attr) for e in prof.key_averages()}
+    ops = {e.key: getattr(e, attr) for e in prof.key_averages()
+           if device.type == "cpu" or e.key.startswith("aten::")}
     total = sum(ops.values()) or 1.0
     shares = {group: sum(ops.get(op, 0.0) for op in names) / total for group, names in GROUPS.items()}
     shares["other"] = 1.0 - sum(shares.values())
@@ -56,13 +62,15 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     device = setup_device(args)
     size = args.size or ("tiny" if args.quick else "base")
-    seconds = 1.0 if args.quick else 4.0
-    batch = make_batch(2, seconds).to(device)
+    # the throughput benchmark's batches: CPU 2 x 4 s fp32, GPU 4 x 15.6 s bf16 autocast
+    batch_size, seconds, dtype = (4, 15.6, "bf16") if device.type == "cuda" else (2, 4.0, "fp32")
+    if args.quick:
+        batch_size, seconds, dtype = 2, 1.0, "fp32"
+    batch = make_batch(batch_size, seconds).to(device)
     result = {"name": "profile", "machine": machine_info(device),
-              "settings": {"size": size, "batch_size": 2, "seconds": seconds, "dtype": "fp32"}}
-    result["models"] = {name: profile_model(name, size, batch, device) for name in args.models}
-    name = "quick_profile" if args.quick else "profile" + ("_tiny" if size == "tiny" else "")
-    finish(name, result, args.out)
+              "settings": {"size": size, "batch_size": batch_size, "seconds": seconds, "dtype": dtype}}
+    result["models"] = {name: profile_model(name, size, batch, device, DTYPES[dtype]) for name in args.models}
+    finish(result_name("profile" + ("_tiny" if size == "tiny" else ""), args.quick, device), result, args.out)
 
 
 if __name__ == "__main__":

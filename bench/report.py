@@ -37,9 +37,14 @@ def machine_line(result: dict) -> str:
             f"torch threads){gpu}, torch {m['torch']}; {load}_")
 
 
+def device_label(result: dict) -> str:
+    """``GPU`` for results measured on a CUDA device, else ``CPU``."""
+    return "GPU" if result.get("machine", {}).get("gpu") else "CPU"
+
+
 def throughput_section(result: dict) -> str:
     s = result["settings"]
-    title = "torch.compile" if s.get("compile") else "eager"
+    title = ("torch.compile" if s.get("compile") else "eager") + ", " + device_label(result)
     rows = [[name, m["params_m"], m["step_s_median"], m["audio_s_per_s"]] for name, m in result["models"].items()]
     ratios = [[pair, r["median"], " ".join(str(x) for x in r["per_rep"]),
                "yes" if r["median"] >= THROUGHPUT_TARGET else "no"] for pair, r in result["ratios"].items()]
@@ -53,13 +58,20 @@ def throughput_section(result: dict) -> str:
     ])
 
 
+def _rate(flops_per_s: float) -> str:
+    """A FLOP rate in GFLOP/s, or TFLOP/s from 1e12 up."""
+    if flops_per_s >= 1e12:
+        return f"{flops_per_s / 1e12:.1f} TFLOP/s"
+    return f"{flops_per_s / 1e9:.1f} GFLOP/s"
+
+
 def mfu_section(result: dict) -> str:
     peak = result["matmul_peak"]
     rows = [[o, round(r["step_flops"] / 1e9, 1), r["step_s_median"], round(r["achieved_flops_per_s"] / 1e9, 1),
              r["mfu"], "yes" if r["mfu"] >= MFU_TARGET else "no"] for o, r in result["objectives"].items()]
     s = result["settings"]
-    heading = (f"### MFU, {s['size'].upper()} ({s['batch_size']} x {s['seconds']} s, {s['dtype']}); "
-               f"matmul peak {peak['flops_per_s'] / 1e9:.1f} GFLOP/s ({peak['dtype']})")
+    heading = (f"### MFU, {s['size'].upper()}, {device_label(result)} ({s['batch_size']} x {s['seconds']} s, {s['dtype']}); "
+               f"matmul peak {_rate(peak['flops_per_s'])} ({peak['dtype']})")
     return "\n\n".join([
         heading,
         machine_line(result),
@@ -88,7 +100,7 @@ def profile_section(result: dict) -> str:
              ", ".join(f"{op} {t}" for op, t in list(m["top_ops"].items())[:4])]
             for name, m in result["models"].items()]
     return "\n\n".join([
-        f"### Profile of one training step, {s['size'].upper()} ({s['batch_size']} x {s['seconds']} s, {s['dtype']})",
+        f"### Profile of one training step, {s['size'].upper()}, {device_label(result)} ({s['batch_size']} x {s['seconds']} s, {s['dtype']})",
         machine_line(result),
         table(["model", "profiled s", "GEMM share", "conv share", "other", "top ops (s)"], rows),
     ])
@@ -134,6 +146,10 @@ SECTIONS = {
     "data_loading": data_loading_section,
     "label_pipeline": label_pipeline_section,
     "time_to_accuracy": time_to_accuracy_section,
+    "throughput_cuda": throughput_section,
+    "throughput_compile_cuda": throughput_section,
+    "profile_cuda": profile_section,
+    "mfu_cuda": mfu_section,
 }
 
 

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 import torch
 from tqdm import tqdm
 
-from bench.common import base_parser, finish, machine_info, median, setup_device, timed
+from bench.common import base_parser, finish, machine_info, median, result_name, setup_device, timed
 from bench.models import OURS, REFERENCES, StepModel, TrainStep, build_model, make_batch
 
 DTYPES = {"fp32": None, "bf16": torch.bfloat16}
@@ -139,11 +139,8 @@ def main(argv: list[str] | None = None) -> None:
     names = [n if n in REFERENCES or n.startswith("ours:") else f"ours:{n}" for n in names]
     result = {"name": "throughput", "machine": machine_info(device), "settings": asdict(settings)}
     result.update(measure(names, settings, device))
-    if args.quick:
-        name = "quick_throughput"
-    else:
-        name = "throughput" + ("_tiny" if settings.size == "tiny" else "") + ("_compile" if settings.compile else "")
-    finish(name, result, args.out)
+    base = "throughput" + ("_tiny" if settings.size == "tiny" else "") + ("_compile" if settings.compile else "")
+    finish(result_name(base, args.quick, device), result, args.out)
 
 
 if __name__ == "__main__":
