@@ -6,17 +6,16 @@ The peak is the best of several large square ``torch.matmul`` runs on the same d
 from __future__ import annotations
 
 import argparse
-import time
 from dataclasses import asdict
 
 import torch
 
-from bench.common import base_parser, finish, machine_info, result_name, setup_device, sync
-from bench.models import backbone_config, objective_overrides
+from bench.common import base_parser, finish, machine_info, result_name, setup_device
+from bench.models import backbone_config, make_batch, objective_overrides
 from bench.throughput import DTYPES, ThroughputSettings, measure
 from speechssl.models.backbone import Backbone
-from speechssl.models.flops import count_flops
 from speechssl.objectives import build_objective
+from speechssl.train.mfu import matmul_flops, training_flops_fn
 
 OBJECTIVES = ("wav2vec2", "hubert", "data2vec")
 COUNTED = (
@@ -29,32 +28,19 @@ COUNTED = (
 )
 
 
-def matmul_peak(device: torch.device, dtype: torch.dtype, sizes: list[int], repeats: int) -> dict:
-    """Best FLOP/s of ``repeats`` timed (n x n) @ (n x n) products for each n in ``sizes``."""
-    generator = torch.Generator(device=device).manual_seed(0)
-    per_size = {}
-    for n in sizes:
-        a = torch.randn(n, n, device=device, generator=generator).to(dtype)
-        b = torch.randn(n, n, device=device, generator=generator).to(dtype)
-        torch.matmul(a, b)  # warm-up: kernel choice, allocation
-        best = float("inf")
-        for _ in range(repeats):
-            sync(device)
-            start = time.perf_counter()
-            torch.matmul(a, b)
-            sync(device)
-            best = min(best, time.perf_counter() - start)
-        per_size[str(n)] = 2.0 * n**3 / best
+def matmul_peak(device: torch.device, dtype: torch.dtype, sizes: list[int], seconds: float) -> dict:
+    """Best FLOP/s over ``sizes`` (``speechssl.train.mfu.matmul_flops`` for each)."""
+    per_size = {str(n): matmul_flops(device, dtype, n, seconds) for n in sizes}
     return {"flops_per_s": max(per_size.values()), "per_size": per_size}
 
 
 def step_flops(objective: str, size: str, batch_size: int, seconds: float) -> float:
-    """Analytic FLOPs of one training step of ``objective`` on ``batch_size`` crops: the backbone
-    count passed through the objective's own ``training_flops`` (EMA teacher, clones), as the
-    trainer counts them."""
+    """Analytic FLOPs of one training step of ``objective`` on ``batch_size`` crops, counted as
+    the trainer counts them (``training_flops_fn``: the backbone count through the objective's
+    ``training_flops``, which adds EMA teachers and clones)."""
     config = backbone_config(size, objective)
     model = build_objective(objective, Backbone(config), objective_overrides(objective, size))
-    return batch_size * model.training_flops(count_flops(config, int(seconds * 16000)))
+    return training_flops_fn(model)(make_batch(batch_size, seconds))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -68,19 +54,19 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     device = setup_device(args)
     if args.quick:
-        settings, sizes, repeats = ThroughputSettings("tiny", 2, 1.0, "fp32", 1, 2), [256], 3
+        settings, sizes, seconds = ThroughputSettings("tiny", 2, 1.0, "fp32", 1, 2), [256], 0.05
     elif device.type == "cuda":
-        settings, sizes, repeats = ThroughputSettings("base", 4, 15.6, "bf16", 3, 10), [4096, 8192], 10
+        settings, sizes, seconds = ThroughputSettings("base", 4, 15.6, "bf16", 3, 10), [4096, 8192], 0.5
     else:
-        settings, sizes, repeats = ThroughputSettings(reps=3), [1024, 2048], 5
+        settings, sizes, seconds = ThroughputSettings(reps=3), [1024, 2048], 2.0
     if args.reps is not None:
         settings.reps = args.reps
     dtype = DTYPES[settings.dtype] or torch.float32
     result = {"name": "mfu", "machine": machine_info(device), "settings": asdict(settings),
               "flops_counted": COUNTED}
-    before = matmul_peak(device, dtype, sizes, repeats)
+    before = matmul_peak(device, dtype, sizes, seconds)
     timing = measure([f"ours:{o}" for o in args.objectives], settings, device)
-    after = matmul_peak(device, dtype, sizes, repeats)  # the machine is shared: keep the better
+    after = matmul_peak(device, dtype, sizes, seconds)  # the machine is shared: keep the better
     peak = max(before["flops_per_s"], after["flops_per_s"])
     result["matmul_peak"] = {
         "dtype": str(dtype).replace("torch.", ""),

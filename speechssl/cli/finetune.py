@@ -27,41 +27,6 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(run=run)
 
 
-def resolve_pretrained(path: str) -> tuple[Path, Path]:
-    """(weights file, pre-training config.yaml) of a pre-training folder or checkpoint file.
-
-    A folder gives its newest numbered checkpoint (the end of pre-training, as fairseq uses).
-    """
-    from speechssl.train.checkpoint import latest_checkpoint
-
-    location = Path(path)
-    if location.is_dir():
-        weights = latest_checkpoint(location)
-        if weights is None:
-            raise FileNotFoundError(f"{location}: no complete checkpoint_N.safetensors to fine-tune from")
-    elif location.is_file():
-        weights = location
-    else:
-        raise FileNotFoundError(f"{location}: pre-trained folder or checkpoint not found")
-    config = weights.parent / "config.yaml"
-    if not config.is_file():
-        raise FileNotFoundError(f"{config}: the pre-training config (backbone sizes) is missing")
-    return weights, config
-
-
-def pretrained_model(config_path: Path):
-    """(BackboneConfig, objective name) saved by ``speechssl pretrain`` in ``config_path``."""
-    import yaml
-
-    from speechssl.config import from_dict
-    from speechssl.models.config import BackboneConfig
-
-    values = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
-    if not isinstance(values, dict) or not isinstance(values.get("model"), dict):
-        raise ValueError(f"{config_path}: no 'model' mapping (the backbone config) in this file")
-    return from_dict(BackboneConfig, values["model"], f"{config_path}:model"), str(values.get("objective", ""))
-
-
 def encode_transcripts(data_dir: str, tokenizer) -> None:
     """Encode every transcript once so a bad one fails here, naming its utterance and file."""
     from speechssl.io.kaldi_dir import read_table
@@ -96,7 +61,11 @@ def run(args: argparse.Namespace) -> int:
     from speechssl.models.backbone import build_backbone
     from speechssl.objectives.ctc import CTCObjective, finetune_backbone_config
     from speechssl.text.tokenizer import build_tokenizer, load_tokenizer, parse_units
-    from speechssl.train.checkpoint import load_backbone_weights
+    from speechssl.train.checkpoint import (
+        load_pretrained_backbone_weights,
+        read_backbone_config,
+        resolve_checkpoint,
+    )
     from speechssl.train.distributed import close_world, init_world, seed_everything
     from speechssl.train.mfu import training_flops_fn
     from speechssl.train.run import run_training
@@ -108,8 +77,8 @@ def run(args: argparse.Namespace) -> int:
         cfg = dataclasses.replace(cfg, pretrained="" if args.pretrained.lower() == "none" else args.pretrained)
     model, objective_name, weights = cfg.model, "scratch", None
     if cfg.pretrained:
-        weights, pretrain_config = resolve_pretrained(cfg.pretrained)
-        model, objective_name = pretrained_model(pretrain_config)
+        weights, pretrain_config = resolve_checkpoint(cfg.pretrained, prefer_best=False)
+        model, objective_name = read_backbone_config(pretrain_config)
     else:
         # Nothing pre-trained to protect: a frozen random feature encoder or Transformer would only
         # handicap the baseline, so scratch training updates everything from the first step.
@@ -141,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     seed_everything(t.seed)
     backbone = build_backbone(cfg.model)
     if weights is not None:
-        backbone.load_state_dict(load_backbone_weights(weights), strict=True)
+        backbone.load_state_dict(load_pretrained_backbone_weights(weights), strict=True)
         logger.info("backbone initialised from %s (%s)", weights, objective_name)
         if cfg.ctc.reinit_top_layers:
             backbone.encoder.reinit_top_layers(cfg.ctc.reinit_top_layers)

@@ -7,22 +7,16 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
-from speechssl.config import from_dict
 from speechssl.io.audio import SAMPLE_RATE
-from speechssl.models import Backbone, BackboneConfig, build_backbone
+from speechssl.models import Backbone, build_backbone
 from speechssl.train.checkpoint import (
-    BEST_NAME,
-    WEIGHTS_SUFFIX,
-    CheckpointError,
-    latest_checkpoint,
-    load_backbone_weights,
-    load_weights,
+    load_pretrained_backbone_weights,
+    read_backbone_config,
+    resolve_checkpoint,
 )
 
 
@@ -41,54 +35,15 @@ class LayerFeatureConfig:
     max_batch_samples: int = 16000 * 60
 
 
-def find_weights(checkpoint: str | os.PathLike) -> tuple[Path, Path]:
-    """(weights .safetensors, config.yaml) of a checkpoint file or folder.
-
-    A folder's weights are ``checkpoint_best``, else its newest numbered checkpoint, else its only
-    ``*.safetensors``; ``config.yaml`` sits in the folder (or next to the file).
-    """
-    path = Path(checkpoint)
-    if path.is_dir():
-        best = path / f"{BEST_NAME}{WEIGHTS_SUFFIX}"
-        weights = best if best.is_file() else latest_checkpoint(path)
-        if weights is None:
-            candidates = sorted(path.glob(f"*{WEIGHTS_SUFFIX}"))
-            if len(candidates) != 1:
-                raise FileNotFoundError(
-                    f"{path}: no {best.name}, numbered checkpoint or single *{WEIGHTS_SUFFIX} "
-                    f"(found {[c.name for c in candidates]})"
-                )
-            weights = candidates[0]
-        folder = path
-    elif path.is_file() and path.suffix == WEIGHTS_SUFFIX:
-        weights, folder = path, path.parent
-    else:
-        raise FileNotFoundError(f"{path}: not a checkpoint folder or .safetensors file")
-    config = folder / "config.yaml"
-    if not config.is_file():
-        raise FileNotFoundError(f"{config}: checkpoint config not found (needs a 'model' section)")
-    return weights, config
-
-
 def load_backbone(checkpoint: str | os.PathLike) -> Backbone:
-    """The pre-trained backbone of a checkpoint (objective weights' ``backbone.`` prefix removed).
+    """The pre-trained backbone of a checkpoint folder (``checkpoint_best`` first) or file.
 
     Raises:
         ValueError / ConfigError: a config that is not a backbone config, or weights that do not fit.
     """
-    weights_path, config_path = find_weights(checkpoint)
-    values = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
-    if not isinstance(values, dict):
-        raise ValueError(f"{config_path}: expected a mapping (a run config or a backbone config)")
-    # Run folders (pre-training, fine-tuning) nest the backbone under ``model``; converted model
-    # folders (speechssl convert) hold the backbone config itself.
-    model = values["model"] if isinstance(values.get("model"), dict) else values
-    backbone = build_backbone(from_dict(BackboneConfig, model, where=f"{config_path}:model"))
-    try:
-        state = load_backbone_weights(weights_path)
-    except CheckpointError:
-        state = load_weights(weights_path)  # a bare backbone file (converted model): no prefix
-    missing, unexpected = backbone.load_state_dict(state, strict=False)
+    weights_path, config_path = resolve_checkpoint(checkpoint, prefer_best=True)
+    backbone = build_backbone(read_backbone_config(config_path)[0])
+    missing, unexpected = backbone.load_state_dict(load_pretrained_backbone_weights(weights_path), strict=False)
     if missing or unexpected:
         raise ValueError(
             f"{weights_path}: weights do not fit the model of {config_path}; "

@@ -119,3 +119,63 @@ def load_backbone_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     if not backbone:
         raise CheckpointError(f"{path}: no 'backbone.*' tensors (not a speechssl objective checkpoint?)")
     return backbone
+
+
+def resolve_checkpoint(path: str | os.PathLike, prefer_best: bool) -> tuple[Path, Path]:
+    """(weights ``.safetensors``, ``config.yaml``) of a checkpoint file or folder.
+
+    A folder gives ``checkpoint_best`` when ``prefer_best`` and it exists, else its newest numbered
+    checkpoint (the end of pre-training, what fairseq fine-tunes from), else its only
+    ``*.safetensors`` (a converted model). ``config.yaml`` sits beside the weights.
+
+    Raises:
+        FileNotFoundError: naming the path when nothing usable is there.
+    """
+    location = Path(path)
+    if location.is_dir():
+        best = location / f"{BEST_NAME}{WEIGHTS_SUFFIX}"
+        weights = best if prefer_best and best.is_file() else latest_checkpoint(location)
+        if weights is None:
+            candidates = sorted(location.glob(f"*{WEIGHTS_SUFFIX}"))
+            if len(candidates) != 1:
+                raise FileNotFoundError(
+                    f"{location}: no numbered checkpoint or single *{WEIGHTS_SUFFIX} "
+                    f"(found {[c.name for c in candidates]})"
+                )
+            weights = candidates[0]
+    elif location.is_file() and location.suffix == WEIGHTS_SUFFIX:
+        weights = location
+    else:
+        raise FileNotFoundError(f"{location}: pre-trained folder or checkpoint not found")
+    config = weights.parent / "config.yaml"
+    if not config.is_file():
+        raise FileNotFoundError(f"{config}: checkpoint config not found (it holds the backbone sizes)")
+    return weights, config
+
+
+def read_backbone_config(config_path: str | os.PathLike):
+    """(``BackboneConfig``, objective name or ``""``) of a checkpoint's ``config.yaml``.
+
+    Run folders (pre-training, fine-tuning) nest the backbone under ``model``; converted model
+    folders (``speechssl convert``) hold the backbone config itself.
+    """
+    import yaml
+
+    from speechssl.config import from_dict
+    from speechssl.models.config import BackboneConfig
+
+    path = Path(config_path)
+    values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(values, dict):
+        raise ValueError(f"{path}: expected a mapping (a run config or a backbone config)")
+    model = values["model"] if isinstance(values.get("model"), dict) else values
+    return from_dict(BackboneConfig, model, where=f"{path}:model"), str(values.get("objective", ""))
+
+
+def load_pretrained_backbone_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Backbone state dict of an objective checkpoint (``backbone.`` prefix removed) or of a bare
+    backbone file (a converted model, no prefix)."""
+    try:
+        return load_backbone_weights(path)
+    except CheckpointError:
+        return load_weights(path)

@@ -11,15 +11,12 @@ import time
 import torch
 
 
-def measure_peak_flops(
-    device: torch.device, dtype: torch.dtype = torch.float32, seconds: float = 0.5
-) -> float:
-    """FLOP/s of the fastest of repeated square matmuls on ``device`` in ``dtype``.
+def matmul_flops(device: torch.device, dtype: torch.dtype, size: int, seconds: float = 0.5) -> float:
+    """FLOP/s of the fastest of repeated (size x size) @ (size x size) products on ``device``.
 
     The fastest run, not the mean, so that other processes on a shared machine lower the
-    estimate as little as possible (a low peak would inflate the MFU).
+    estimate as little as possible (a low peak would inflate the MFU). At least 3 timed runs.
     """
-    size = 4096 if device.type == "cuda" else 1024
     generator = torch.Generator(device=device).manual_seed(0)  # leaves the global RNG untouched
     a = torch.randn(size, size, device=device, generator=generator).to(dtype)
     b = torch.randn(size, size, device=device, generator=generator).to(dtype)
@@ -33,6 +30,14 @@ def measure_peak_flops(
         best = min(best, time.perf_counter() - start)
         runs += 1
     return 2.0 * size**3 / best
+
+
+def measure_peak_flops(
+    device: torch.device, dtype: torch.dtype = torch.float32, seconds: float = 0.5
+) -> float:
+    """The matmul peak the trainer's MFU divides by: ``matmul_flops`` at one size per device
+    (4096 on a GPU, 1024 on a CPU)."""
+    return matmul_flops(device, dtype, 4096 if device.type == "cuda" else 1024, seconds)
 
 
 def _sync(device: torch.device) -> None:
