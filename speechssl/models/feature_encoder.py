@@ -92,7 +92,9 @@ class ConvBlock(nn.Module):
         if self.norm_kind == "group_norm":
             x = self.norm(x, lengths_to_padding_mask(lengths, x.shape[2]))
         elif self.norm_kind == "layer_norm":
-            x = self.norm(x.transpose(1, 2)).transpose(1, 2)
+            # contiguous (B, C, T) again: GELU's backward and the next conv are much slower on
+            # the transposed view (bench/README.md, data2vec profile)
+            x = self.norm(x.transpose(1, 2)).transpose(1, 2).contiguous()
         return nn.functional.gelu(x), lengths
 
 

@@ -91,7 +91,7 @@ class PosConvLayer(nn.Module):
         if self.trim:
             x = x[..., : -self.trim]
         if self.norm is not None:
-            x = self.norm(x.transpose(1, 2)).transpose(1, 2)
+            x = self.norm(x.transpose(1, 2)).transpose(1, 2).contiguous()  # as the conv encoder
         return nn.functional.gelu(x)
 
 

@@ -66,7 +66,9 @@ class _ConvBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (N, C_in, T) -> (N, dim, T)."""
         x = self.conv(x).transpose(1, 2)
-        x = F.layer_norm(x, x.shape[-1:]).transpose(1, 2)
+        # back to (N, C, T) memory order: GELU's backward and the next conv are much slower on a
+        # transposed view (bench/README.md, data2vec profile)
+        x = F.layer_norm(x, x.shape[-1:]).transpose(1, 2).contiguous()
         return F.gelu(x)
 
 
