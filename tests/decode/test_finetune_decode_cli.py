@@ -146,3 +146,22 @@ def test_reinit_top_layers_starts_them_fresh(experiment, tmp_path, caplog):
     lower = "backbone.encoder.layers.0.final_norm.weight"
     assert float((tuned[top] - 1.0).abs().max()) < 0.1  # fresh LayerNorm (1), not 1 + 5
     assert torch.allclose(tuned[lower], start[lower], atol=0.1)  # kept, barely moved by 1 update
+
+
+def test_finetune_from_a_converted_model_folder(experiment, tmp_path):
+    """``speechssl convert`` output (model.safetensors with bare backbone keys + config.yaml holding
+    the backbone config itself) fine-tunes like a pre-training folder."""
+    from speechssl.convert import native
+    from speechssl.convert.common import Converted
+
+    sizes = load_backbone_config("tiny", SIZES)
+    backbone = build_backbone(sizes)
+    native.write(Converted(sizes, backbone.state_dict()), tmp_path / "converted")
+    data = experiment["data"]
+    sets = [f"data.train={data}", f"data.valid={data}", *RUN, "trainer.max_updates=2"]
+    args = ["finetune", "--config", str(CONFIG), "--pretrained", str(tmp_path / "converted"),
+            "--exp-dir", str(tmp_path / "ft")]
+    assert main(args + [a for s in sets for a in ("--set", s)]) == 0
+    tuned = load_weights(tmp_path / "ft" / "checkpoint_best.safetensors")
+    name = next(k for k in backbone.state_dict() if k.startswith("feature_encoder") and k.endswith("conv.weight"))
+    assert tuned[f"backbone.{name}"].equal(backbone.state_dict()[name])  # frozen: the converted weights
