@@ -12,7 +12,7 @@ import torch
 
 from bench.common import base_parser, finish, machine_info, result_name, setup_device
 from bench.models import backbone_config, make_batch, objective_overrides
-from bench.throughput import DTYPES, ThroughputSettings, measure
+from bench.throughput import DTYPES, default_settings, measure
 from speechssl.models.backbone import Backbone
 from speechssl.objectives import build_objective
 from speechssl.train.mfu import matmul_flops, training_flops_fn
@@ -53,12 +53,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     device = setup_device(args)
+    settings = default_settings(args.quick, device.type)
     if args.quick:
-        settings, sizes, seconds = ThroughputSettings("tiny", 2, 1.0, "fp32", 1, 2), [256], 0.05
+        sizes, seconds = [256], 0.05
     elif device.type == "cuda":
-        settings, sizes, seconds = ThroughputSettings("base", 4, 15.6, "bf16", 3, 10), [4096, 8192], 0.5
+        sizes, seconds = [4096, 8192], 0.5
     else:
-        settings, sizes, seconds = ThroughputSettings(reps=3), [1024, 2048], 2.0
+        sizes, seconds = [1024, 2048], 2.0
+        settings.reps = 3  # a BASE step takes ~8 s on this CPU
     if args.reps is not None:
         settings.reps = args.reps
     dtype = DTYPES[settings.dtype] or torch.float32

@@ -13,7 +13,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from bench.common import base_parser, finish, machine_info, result_name, setup_device
 from bench.models import OURS, REFERENCES, TrainStep, build_model, make_batch
-from bench.throughput import DTYPES
+from bench.throughput import DTYPES, default_settings
 
 GROUPS = {
     "gemm": ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::matmul"),
@@ -61,11 +61,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     device = setup_device(args)
-    size = args.size or ("tiny" if args.quick else "base")
-    # the throughput benchmark's batches: CPU 2 x 4 s fp32, GPU 4 x 15.6 s bf16 autocast
-    batch_size, seconds, dtype = (4, 15.6, "bf16") if device.type == "cuda" else (2, 4.0, "fp32")
-    if args.quick:
-        batch_size, seconds, dtype = 2, 1.0, "fp32"
+    defaults = default_settings(args.quick, device.type)  # the throughput benchmark's batch
+    size = args.size or defaults.size
+    batch_size, seconds, dtype = defaults.batch_size, defaults.seconds, defaults.dtype
     batch = make_batch(batch_size, seconds).to(device)
     result = {"name": "profile", "machine": machine_info(device),
               "settings": {"size": size, "batch_size": batch_size, "seconds": seconds, "dtype": dtype}}

@@ -116,14 +116,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def default_settings(quick: bool, device: str) -> ThroughputSettings:
+    """The batch every step benchmark times, per mode: quick (tiny, 2 x 1 s fp32), CPU (BASE,
+    2 x 4 s fp32), GPU (BASE, 4 x 15.6 s bf16 autocast)."""
+    if quick:
+        return ThroughputSettings("tiny", 2, 1.0, "fp32", warmup=1, reps=2)
+    if device == "cuda":
+        return ThroughputSettings("base", 4, 15.6, "bf16", warmup=3, reps=10)
+    return ThroughputSettings()
+
+
 def settings_from_args(args: argparse.Namespace) -> ThroughputSettings:
-    """Defaults per mode: quick (tiny, 2 x 1 s), CPU (BASE, 2 x 4 s fp32), GPU (BASE, 4 x 15.6 s bf16)."""
-    if args.quick:
-        settings = ThroughputSettings("tiny", 2, 1.0, "fp32", warmup=1, reps=2)
-    elif args.device == "cuda":
-        settings = ThroughputSettings("base", 4, 15.6, "bf16", warmup=3, reps=10)
-    else:
-        settings = ThroughputSettings()
+    """``default_settings`` of the mode, with every option given on the command line applied."""
+    settings = default_settings(args.quick, args.device)
     for field in ("size", "batch_size", "seconds", "dtype", "warmup", "reps"):
         if getattr(args, field) is not None:
             setattr(settings, field, getattr(args, field))
