@@ -42,6 +42,10 @@ pretrain_overrides=(--set "data.train=$data/pretrain" --set 'data.valid=""'
 [ -n "$pretrain_updates" ] && pretrain_overrides+=(--set "trainer.max_updates=$pretrain_updates")
 finetune_overrides=(--set "data.train=$data/train" --set "data.valid=$data/dev")
 [ -n "$finetune_updates" ] && finetune_overrides+=(--set "trainer.max_updates=$finetune_updates")
+# The scratch baseline's own settings, chosen on dev (docs/mini_diagnosis.md, section 6): random
+# weights stay on the CTC plateau under the pre-trained models' lr 5e-4 and fairseq's masks, and
+# leave it with lr 1e-3 and no masking; same updates, batches and data as every other model.
+scratch_overrides=(--set optim.lr=1e-3 --set ctc.mask_prob=0.0 --set ctc.mask_channel_prob=0.0)
 
 if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
   log "Stage 0: install the environment (.venv, Debian packages, KenLM tools)"
@@ -109,10 +113,11 @@ if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
   log "Stage 7: CTC fine-tuning on letters, equal budget for: $finetune_names"
   for name in $finetune_names; do
     pretrained=none
-    [ "$name" != scratch ] && pretrained="$exp/pretrain/$name"
+    own_settings=("${scratch_overrides[@]}")
+    if [ "$name" != scratch ]; then pretrained="$exp/pretrain/$name"; own_settings=(); fi
     local/run_once.sh "$exp/finetune/$name" \
       speechssl finetune --config "conf/finetune/${model}_letters.yaml" --pretrained "$pretrained" \
-        --exp-dir "$exp/finetune/$name" "${finetune_overrides[@]}" --resume
+        --exp-dir "$exp/finetune/$name" "${finetune_overrides[@]}" "${own_settings[@]}" --resume
   done
 fi
 

@@ -80,15 +80,15 @@ def run(args: argparse.Namespace) -> int:
         weights, pretrain_config = resolve_checkpoint(cfg.pretrained, prefer_best=False)
         model, objective_name = read_backbone_config(pretrain_config)
     else:
-        # Nothing pre-trained to protect: a frozen random feature encoder or Transformer would only
-        # handicap the baseline, so scratch training updates everything from the first step.
+        # Nothing pre-trained to protect or re-initialise: the Transformer trains from the first
+        # update. The feature encoder follows ctc.freeze_feature_encoder like every model's: a
+        # frozen random conv encoder fine-tunes better than a trained one at a few hundred updates
+        # (docs/mini_diagnosis.md, section 6); set it false for long runs.
         cfg = dataclasses.replace(
-            cfg, ctc=dataclasses.replace(
-                cfg.ctc, freeze_updates=0, freeze_feature_encoder=False, reinit_top_layers=0
-            )
+            cfg, ctc=dataclasses.replace(cfg.ctc, freeze_updates=0, reinit_top_layers=0)
         )
-        logger.info("from scratch: ctc.freeze_updates=0, ctc.freeze_feature_encoder=false, "
-                    "ctc.reinit_top_layers=0")
+        logger.info("from scratch: ctc.freeze_updates=0, ctc.reinit_top_layers=0, feature encoder %s",
+                    "frozen at its random initialisation" if cfg.ctc.freeze_feature_encoder else "trained")
     cfg = dataclasses.replace(cfg, model=finetune_backbone_config(model, cfg.ctc))
     exp_dir = Path(args.exp_dir)
     exp_dir.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ import yaml
 
 from speechssl.cli.main import main
 from speechssl.config import to_dict
+from speechssl.finetune import load_finetune_config, load_finetuned
 from speechssl.io.kaldi_dir import read_table
 from speechssl.models import build_backbone, load_backbone_config
 from speechssl.train.checkpoint import load_weights, save_checkpoint
@@ -98,15 +99,26 @@ def test_decode_with_tuned_lm_then_score_and_report(experiment, capsys):
     assert "| w2v2 | wav2vec2 |" in (exp / "RESULTS.md").read_text()
 
 
-def test_scratch_trains_everything(experiment, tmp_path):
+@pytest.mark.parametrize("freeze_encoder", [True, False])
+def test_scratch_trains_the_transformer_at_once_and_the_encoder_as_configured(experiment, tmp_path, freeze_encoder):
     data = experiment["data"]
-    sets = [f"data.train={data}", f"data.valid={data}", *RUN, "trainer.max_updates=2", *(f"model.{s}" for s in SIZES)]
-    args = ["finetune", "--config", str(CONFIG), "--pretrained", "none", "--exp-dir", str(tmp_path / "scratch")]
+    sets = [f"data.train={data}", f"data.valid={data}", *RUN, "trainer.max_updates=2", *(f"model.{s}" for s in SIZES),
+            f"ctc.freeze_feature_encoder={str(freeze_encoder).lower()}", "ctc.freeze_updates=5"]
+    exp_dir = tmp_path / "scratch"
+    args = ["finetune", "--config", str(CONFIG), "--pretrained", "none", "--exp-dir", str(exp_dir)]
     assert main(args + [a for s in sets for a in ("--set", s)]) == 0
-    summary = json.loads((tmp_path / "scratch" / "summary.json").read_text())
+    summary = json.loads((exp_dir / "summary.json").read_text())
     assert summary["objective"] == "scratch" and summary["pretrained_checkpoint"] is None
-    config = yaml.safe_load((tmp_path / "scratch" / "config.yaml").read_text())
-    assert config["ctc"]["freeze_updates"] == 0 and config["model"]["feature_grad_mult"] > 0
+    config = yaml.safe_load((exp_dir / "config.yaml").read_text())
+    assert config["ctc"]["freeze_updates"] == 0
+    assert (config["model"]["feature_grad_mult"] == 0) == freeze_encoder
+    # the weights show it: a frozen encoder kept its initial values, a trained one moved
+    objective, _, _ = load_finetuned(exp_dir, "last")
+    torch.manual_seed(config["trainer"]["seed"])  # what fine-tuning seeded before building its model
+    initial = build_backbone(load_finetune_config(exp_dir / "config.yaml").model)
+    first_conv = "feature_encoder.layers.0.conv.weight"
+    moved = not torch.equal(objective.backbone.state_dict()[first_conv], initial.state_dict()[first_conv])
+    assert moved != freeze_encoder
 
 
 def test_finetune_errors_name_the_problem(experiment, tmp_path, capsys):
