@@ -30,6 +30,8 @@ class ResultRow:
         scores: ``{split: {system: {"wer", "cer"}}}`` from decode.json (systems greedy / lm).
         pnmi: PNMI of the HuBERT labels the pre-training used (None when it used none).
         lm_settings: ``{split: {lm_weight, word_score, beam_size}}`` of the LM decodes.
+        finetune_settings: what the fine-tuning ``config.yaml`` set that differs between models
+            (``finetune_settings``); {} when there is no config.
     """
 
     name: str
@@ -47,6 +49,7 @@ class ResultRow:
     lm_settings: dict = field(default_factory=dict)
     label_dir: str | None = None
     pnmi: float | None = None
+    finetune_settings: dict = field(default_factory=dict)
 
     def score(self, split: str, system: str, metric: str) -> float | None:
         return self.scores.get(split, {}).get(system, {}).get(metric)
@@ -96,6 +99,30 @@ def decode_scores(finetune_dir: Path) -> tuple[dict, dict]:
                 if system == "lm":
                     settings[split] = {k: result.get(k) for k in ("lm_weight", "word_score", "beam_size")}
     return scores, settings
+
+
+# (label, section, key) of the fine-tuning settings the report shows next to the scores.
+FINETUNE_SETTINGS = (
+    ("lr", "optim", "lr"),
+    ("mask prob", "ctc", "mask_prob"),
+    ("channel mask prob", "ctc", "mask_channel_prob"),
+    ("Transformer frozen for", "ctc", "freeze_updates"),
+    ("feature encoder frozen", "ctc", "freeze_feature_encoder"),
+    ("top layers re-initialised", "ctc", "reinit_top_layers"),
+    ("max updates", "trainer", "max_updates"),
+    ("max tokens", "trainer", "max_tokens"),
+)
+
+
+def finetune_settings(finetune_dir: Path) -> dict:
+    """``{label: value}`` of ``FINETUNE_SETTINGS`` from the run's ``config.yaml`` ({} without one)."""
+    path = finetune_dir / "config.yaml"
+    if not path.is_file():
+        return {}
+    config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(config, dict):
+        return {}
+    return {label: (config.get(section) or {}).get(key) for label, section, key in FINETUNE_SETTINGS}
 
 
 def _data_section(pretrain_dir: Path) -> dict:
@@ -198,6 +225,7 @@ def collect_rows(exp_root: str | os.PathLike) -> list[ResultRow]:
             units=summary.get("units"),
             scores=scores,
             lm_settings=settings,
+            finetune_settings=finetune_settings(finetune_dir),
         )
         pretrain_dir = _pretrain_dir_of(summary, exp_root)
         if pretrain_dir is None:

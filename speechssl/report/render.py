@@ -11,7 +11,14 @@ import os
 from pathlib import Path
 
 from speechssl.io.atomic import atomic_write_text
-from speechssl.report.collect import LabelRow, ResultRow, collect_labels, collect_rows, progress_files
+from speechssl.report.collect import (
+    FINETUNE_SETTINGS,
+    LabelRow,
+    ResultRow,
+    collect_labels,
+    collect_rows,
+    progress_files,
+)
 from speechssl.report.plots import plot_error_vs_compute, plot_learning_curves
 
 
@@ -63,6 +70,16 @@ def results_table(rows: list[ResultRow], splits: list[str]) -> str:
     return _table(header, lines)
 
 
+def finetune_settings_table(rows: list[ResultRow]) -> str | None:
+    """Markdown table of each model's fine-tuning settings (None when no run has a config)."""
+    if not any(row.finetune_settings for row in rows):
+        return None
+    header = ["model", *(label for label, _, _ in FINETUNE_SETTINGS)]
+    lines = [[row.name, *("-" if row.finetune_settings.get(label) is None else str(row.finetune_settings[label])
+                          for label, _, _ in FINETUNE_SETTINGS)] for row in rows]
+    return _table(header, lines)
+
+
 def labels_table(labels: list[LabelRow]) -> str:
     lines = [
         [label.path, *("-" if v is None else f"{v:.3f}" for v in (label.pnmi, label.phone_purity, label.cluster_purity))]
@@ -102,6 +119,9 @@ def render_report(exp_root: str | os.PathLike, out_dir: str | os.PathLike) -> di
         "## Word and character error rates\n",
         results_table(rows, splits),
     ]
+    finetune_table = finetune_settings_table(rows)
+    if finetune_table is not None:
+        parts += ["## Fine-tuning settings\n", finetune_table]
     settings = [(row.name, split, s) for row in rows for split, s in sorted(row.lm_settings.items())]
     if settings:
         parts += ["## LM decoding settings\n", _table(
