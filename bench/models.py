@@ -6,6 +6,7 @@ References: torchaudio's ``hubert_pretrain_base`` and HF transformers' ``Wav2Vec
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -88,9 +89,11 @@ def objective_overrides(objective: str, size: str) -> dict | None:
     return extra or None
 
 
-def build_ours(objective: str, size: str) -> StepModel:
+def build_ours(objective: str, size: str, layerdrop: float | None = None) -> StepModel:
     """Our ``objective`` over a ``size`` backbone; the loss is divided by its sample size."""
     config = backbone_config(size, objective)
+    if layerdrop is not None:
+        config = dataclasses.replace(config, layerdrop=layerdrop)
     model = build_objective(objective, build_backbone(config), objective_overrides(objective, size))
 
     def loss_fn(batch: AudioBatch) -> torch.Tensor:
@@ -100,7 +103,7 @@ def build_ours(objective: str, size: str) -> StepModel:
     return StepModel(f"ours:{objective}", model, loss_fn, model.trainable_parameters(), model.after_update)
 
 
-def build_torchaudio_hubert(size: str) -> StepModel:
+def build_torchaudio_hubert(size: str, layerdrop: float | None = None) -> StepModel:
     """torchaudio HuBERT pre-training model; loss as torchaudio's recipe (``hubert_loss``):
     cross-entropy of the masked logits against index 0 (the positive), plus unmasked logits with
     weight 0 and the feature penalty times 10 times the masked frame count."""
@@ -113,7 +116,7 @@ def build_torchaudio_hubert(size: str) -> StepModel:
             encoder_projection_dropout=0.1, encoder_pos_conv_kernel=128, encoder_pos_conv_groups=16,
             encoder_num_layers=4, encoder_num_heads=4, encoder_attention_dropout=0.1,
             encoder_ff_interm_features=1024, encoder_ff_interm_dropout=0.0, encoder_dropout=0.1,
-            encoder_layer_norm_first=False, encoder_layer_drop=0.0, mask_prob=0.8,
+            encoder_layer_norm_first=False, encoder_layer_drop=layerdrop or 0.0, mask_prob=0.8,
             mask_selection="static", mask_other=0.0, mask_length=10, no_mask_overlap=False,
             mask_min_space=1, mask_channel_prob=0.0, mask_channel_selection="static",
             mask_channel_other=0.0, mask_channel_length=10, no_mask_channel_overlap=False,
@@ -121,7 +124,8 @@ def build_torchaudio_hubert(size: str) -> StepModel:
             num_classes=NUM_CLASSES, final_dim=256, feature_grad_mult=0.1,
         )
     else:
-        model = hubert_pretrain_base(num_classes=NUM_CLASSES)
+        model = hubert_pretrain_base(num_classes=NUM_CLASSES,
+                                     **({} if layerdrop is None else {"encoder_layer_drop": layerdrop}))
 
     def loss_fn(batch: AudioBatch) -> torch.Tensor:
         logit_m, logit_u, feature_pen = model(batch.audio, batch.labels, batch.audio_lengths)
@@ -136,7 +140,7 @@ def build_torchaudio_hubert(size: str) -> StepModel:
     return StepModel("torchaudio_hubert", model, loss_fn, list(model.parameters()))
 
 
-def build_hf_wav2vec2(size: str) -> StepModel:
+def build_hf_wav2vec2(size: str, layerdrop: float | None = None) -> StepModel:
     """HF ``Wav2Vec2ForPreTraining`` (BASE settings as fairseq: mask 0.65 x 10, 100 negatives,
     dropouts 0.1, LayerDrop 0.05) with masks and negatives from transformers' own helpers."""
     from transformers import Wav2Vec2Config, Wav2Vec2ForPreTraining
@@ -150,7 +154,8 @@ def build_hf_wav2vec2(size: str) -> StepModel:
         "hidden_dropout": 0.1, "attention_dropout": 0.1, "activation_dropout": 0.0,
         "feat_quantizer_dropout": 0.1,
     }
-    config = Wav2Vec2Config(**{**settings, **(TINY_HF if size == "tiny" else {})})
+    overrides = {} if layerdrop is None else {"layerdrop": layerdrop}
+    config = Wav2Vec2Config(**{**settings, **(TINY_HF if size == "tiny" else {}), **overrides})
     model = Wav2Vec2ForPreTraining(config)
 
     def loss_fn(batch: AudioBatch) -> torch.Tensor:
@@ -169,15 +174,16 @@ def build_hf_wav2vec2(size: str) -> StepModel:
     return StepModel("hf_wav2vec2", model, loss_fn, list(model.parameters()))
 
 
-def build_model(name: str, size: str) -> StepModel:
-    """``ours:<objective>`` (or a bare objective name) or a reference name."""
+def build_model(name: str, size: str, layerdrop: float | None = None) -> StepModel:
+    """``ours:<objective>`` (or a bare objective name) or a reference name; ``layerdrop``
+    replaces every model's LayerDrop probability (None: each keeps its BASE / tiny value)."""
     objective = name.split(":", 1)[-1]
     if objective in OURS:
-        return build_ours(objective, size)
+        return build_ours(objective, size, layerdrop)
     if name == "torchaudio_hubert":
-        return build_torchaudio_hubert(size)
+        return build_torchaudio_hubert(size, layerdrop)
     if name == "hf_wav2vec2":
-        return build_hf_wav2vec2(size)
+        return build_hf_wav2vec2(size, layerdrop)
     raise ValueError(f"unknown benchmark model '{name}': choose from {list(OURS) + list(REFERENCES)}")
 
 

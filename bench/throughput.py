@@ -28,6 +28,7 @@ class ThroughputSettings:
         dtype: ``fp32`` or ``bf16`` autocast, the same for every model.
         warmup: untimed steps per model first; reps: timed steps per model, interleaved.
         compile: ``torch.compile`` the feature encoder and Transformer of every model.
+        layerdrop: every model's LayerDrop probability; None keeps each config's (BASE 0.05).
     """
 
     size: str = "base"
@@ -37,6 +38,7 @@ class ThroughputSettings:
     warmup: int = 1
     reps: int = 4
     compile: bool = False
+    layerdrop: float | None = None
 
 
 def compile_hot_modules(model: StepModel) -> None:
@@ -67,7 +69,7 @@ def measure(names: list[str], settings: ThroughputSettings, device: torch.device
     steps: dict[str, TrainStep] = {}
     warmup_s: dict[str, float] = {}
     for name in tqdm(names, desc="build + warm-up"):
-        model = build_model(name, settings.size)
+        model = build_model(name, settings.size, settings.layerdrop)
         if settings.compile:
             compile_hot_modules(model)
         step = TrainStep(model, device, DTYPES[settings.dtype])

@@ -19,6 +19,8 @@ class FlopCount:
     Backward costs twice the forward (gradients w.r.t. inputs and weights), except that the first
     conv needs no input gradient and a frozen feature encoder (feature_grad_mult 0) needs no backward.
     Norms, activations, softmax, dropout and the objective heads are not counted (< 2% at BASE).
+    Every layer is counted: layers LayerDrop skips in a step still count (model FLOPs), which is why
+    ``bench/mfu.py`` times its steps with LayerDrop off.
     """
 
     conv: float

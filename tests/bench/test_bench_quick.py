@@ -44,6 +44,19 @@ def test_mfu_quick_is_a_fraction_of_the_matmul_peak(results: Path) -> None:
     row = read(out)["objectives"]["hubert"]
     assert row["step_flops"] == pytest.approx(mfu.step_flops("hubert", "tiny", 2, 1.0))
     assert 0.0 < row["mfu"] < 1.5
+    # every counted layer runs: LayerDrop is off in the MFU steps
+    assert read(out)["settings"]["layerdrop"] == 0.0
+
+
+def test_layerdrop_override_reaches_every_model() -> None:
+    from bench.models import build_model
+
+    ours = build_model("ours:hubert", "base", layerdrop=0.0).module
+    assert ours.backbone.encoder.layerdrop == 0.0
+    assert build_model("ours:hubert", "base").module.backbone.encoder.layerdrop == 0.05  # BASE's own
+    torchaudio_model = build_model("torchaudio_hubert", "base", layerdrop=0.0).module
+    assert torchaudio_model.wav2vec2.encoder.transformer.layer_drop == 0.0
+    assert build_model("hf_wav2vec2", "tiny", layerdrop=0.2).module.config.layerdrop == 0.2
 
 
 def test_profile_quick_shares_add_up(results: Path) -> None:
