@@ -27,6 +27,7 @@ word_scores=-1,0,1     # word insertion score grid tuned on dev
 pretrain_seconds=180   # wall-time budget of each pre-training run (HuBERT runs two); 0 = none
 pretrain_updates=      # override every pre-training run's max_updates (empty: config value)
 finetune_updates=      # override the fine-tuning max_updates (empty: config value)
+scratch_seeds=3        # scratch baselines with seeds 1..N: their spread is the table's noise level
 
 . local/parse_options.sh
 . local/log.sh
@@ -103,8 +104,9 @@ if [ $stage -le 6 ] && [ $stop_stage -ge 6 ] && [[ " $objectives " == *" hubert 
       "${pretrain_overrides[@]}" --resume
 fi
 
-# Fine-tuning targets: the scratch baseline and the final model of every objective.
+# Fine-tuning targets: the scratch baseline (one run per seed) and the final model of every objective.
 finetune_names="scratch"
+for seed_index in $(seq 2 "$scratch_seeds"); do finetune_names+=" scratch_seed$seed_index"; done
 for obj in $objectives; do
   if [ "$obj" = hubert ]; then finetune_names+=" hubert_iter2"; else finetune_names+=" $obj"; fi
 done
@@ -114,7 +116,11 @@ if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
   for name in $finetune_names; do
     pretrained=none
     own_settings=("${scratch_overrides[@]}")
-    if [ "$name" != scratch ]; then pretrained="$exp/pretrain/$name"; own_settings=(); fi
+    case $name in
+      scratch) ;;
+      scratch_seed*) own_settings+=(--set "trainer.seed=${name#scratch_seed}") ;;
+      *) pretrained="$exp/pretrain/$name"; own_settings=() ;;
+    esac
     local/run_once.sh "$exp/finetune/$name" \
       speechssl finetune --config "conf/finetune/${model}_letters.yaml" --pretrained "$pretrained" \
         --exp-dir "$exp/finetune/$name" "${finetune_overrides[@]}" "${own_settings[@]}" --resume
