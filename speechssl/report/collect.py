@@ -111,6 +111,7 @@ FINETUNE_SETTINGS = (
     ("top layers re-initialised", "ctc", "reinit_top_layers"),
     ("max updates", "trainer", "max_updates"),
     ("max tokens", "trainer", "max_tokens"),
+    ("seed", "trainer", "seed"),
 )
 
 

@@ -65,7 +65,7 @@ def exp(tmp_path):
         (folder / "config.yaml").write_text(yaml.safe_dump({
             "optim": {"lr": lr}, "ctc": {"mask_prob": 0.0 if name == "scratch" else 0.65, "freeze_updates": 0,
                                         "freeze_feature_encoder": True, "reinit_top_layers": 0},
-            "trainer": {"max_updates": 1000, "max_tokens": 240000},
+            "trainer": {"max_updates": 1000, "max_tokens": 240000, "seed": 1},
         }))
         decode(folder, "dev", (dev, dev / 2), None)
         decode(folder, "test", test_greedy, test_lm)
@@ -92,8 +92,8 @@ def test_render_writes_tables_json_and_plots(exp):
     assert "| w2v2 | wav2vec2 | 60.0 min | 4.00e+15 |" in text
     assert "| hubert | hubert | 30.0 min | 2.00e+15 |" in text and "| 0.234 |" in text
     assert "labels/mfcc_k50 | 0.234 | 0.310 | 0.120 |" in text
-    assert "| scratch | 0.001 | 0.0 | - | 0 | True | 0 | 1000 | 240000 |" in text
-    assert "| w2v2 | 0.0005 | 0.65 | - | 0 | True | 0 | 1000 | 240000 |" in text
+    assert "| scratch | 0.001 | 0.0 | - | 0 | True | 0 | 1000 | 240000 | 1 |" in text
+    assert "| w2v2 | 0.0005 | 0.65 | - | 0 | True | 0 | 1000 | 240000 | 1 |" in text
     assert results["splits"] == ["dev", "test"]
     assert [row["name"] for row in results["rows"]] == ["scratch", "hubert", "w2v2"]
     assert json.loads((exp / "results.json").read_text()) == results
