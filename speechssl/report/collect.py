@@ -30,8 +30,8 @@ class ResultRow:
         scores: ``{split: {system: {"wer", "cer"}}}`` from decode.json (systems greedy / lm).
         pnmi: PNMI of the HuBERT labels the pre-training used (None when it used none).
         lm_settings: ``{split: {lm_weight, word_score, beam_size}}`` of the LM decodes.
-        finetune_settings: what the fine-tuning ``config.yaml`` set that differs between models
-            (``finetune_settings``); {} when there is no config.
+        finetune_settings: ``{label: value}`` of ``FINETUNE_SETTINGS`` from the fine-tuning
+            ``config.yaml``; {} when there is no config.
     """
 
     name: str
@@ -115,24 +115,26 @@ FINETUNE_SETTINGS = (
 )
 
 
-def finetune_settings(finetune_dir: Path) -> dict:
-    """``{label: value}`` of ``FINETUNE_SETTINGS`` from the run's ``config.yaml`` ({} without one)."""
-    path = finetune_dir / "config.yaml"
+def _run_config(run_dir: Path) -> dict:
+    """A run folder's ``config.yaml`` as a mapping ({} when absent or not a mapping)."""
+    path = run_dir / "config.yaml"
     if not path.is_file():
         return {}
     config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    if not isinstance(config, dict):
+    return config if isinstance(config, dict) else {}
+
+
+def finetune_settings(finetune_dir: Path) -> dict:
+    """``{label: value}`` of ``FINETUNE_SETTINGS`` from the run's ``config.yaml`` ({} without one)."""
+    config = _run_config(finetune_dir)
+    if not config:
         return {}
     return {label: (config.get(section) or {}).get(key) for label, section, key in FINETUNE_SETTINGS}
 
 
 def _data_section(pretrain_dir: Path) -> dict:
     """The ``data`` section of a pre-training run's ``config.yaml`` ({} when there is none)."""
-    config_path = pretrain_dir / "config.yaml"
-    if not config_path.is_file():
-        return {}
-    config = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
-    return (config.get("data") or {}) if isinstance(config, dict) else {}
+    return _run_config(pretrain_dir).get("data") or {}
 
 
 def _locations(recorded: str, exp_root: Path) -> tuple[Path, ...]:

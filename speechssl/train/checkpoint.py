@@ -159,15 +159,11 @@ def read_backbone_config(config_path: str | os.PathLike):
     Run folders (pre-training, fine-tuning) nest the backbone under ``model``; converted model
     folders (``speechssl convert``) hold the backbone config itself.
     """
-    import yaml
-
-    from speechssl.config import from_dict
+    from speechssl.config import from_dict, read_yaml_mapping
     from speechssl.models.config import BackboneConfig
 
     path = Path(config_path)
-    values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    if not isinstance(values, dict):
-        raise ValueError(f"{path}: expected a mapping (a run config or a backbone config)")
+    values = read_yaml_mapping(path)  # ConfigError (a ValueError) naming the file if not a mapping
     model = values["model"] if isinstance(values.get("model"), dict) else values
     return from_dict(BackboneConfig, model, where=f"{path}:model"), str(values.get("objective", ""))
 
