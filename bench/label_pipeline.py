@@ -1,13 +1,15 @@
 """Benchmark of the HuBERT label pipeline: MFCC speed, label assignment speed, k-means peak memory.
 
 Run ``python -m bench.label_pipeline [--scale 1]``; writes ``bench/results/label_pipeline.json``.
+k-means is fitted in a fresh process per run so that its peak RSS (VmHWM, reset after the imports)
+is its own: in memory (fairseq's way: the subsample is held) and streaming (minibatches drawn off
+the shards), on 1x and 4x the frames.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import platform
 import subprocess
 import sys
 import tempfile
@@ -17,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bench.common import finish, machine_info
 from speechssl.features.mfcc import MfccConfig, mfcc_features
 from speechssl.features.shards import ShardMeta, write_shard
-from speechssl.io.atomic import atomic_write_text
 from speechssl.io.kaldi_dir import DataDir
 from speechssl.kmeans.assign import NearestCentroid, assign_labels
 from speechssl.kmeans.model_io import KMeansModel
@@ -80,7 +82,7 @@ def assign_speed(feat_dir: Path, data_dir: Path, k: int, device: str) -> dict:
     start = time.perf_counter()
     nearest(probe)
     matmul = time.perf_counter() - start
-    num_frames = sum(1 for _ in open(data_dir / "wav.scp")) * UTT_FRAMES
+    num_frames = len((data_dir / "wav.scp").read_text().splitlines()) * UTT_FRAMES
     start = time.perf_counter()
     assign_labels(feat_dir, model, data_dir, feat_dir.parent / f"labels{k}", device=device)
     elapsed = time.perf_counter() - start
@@ -104,22 +106,30 @@ def reset_peak_rss() -> float:
     return _status_mib("VmRSS")
 
 
-def child_fit(feat_dir: str, k: int, percent: float) -> None:
-    """Run in a fresh process: subsample, fit, print JSON with the peak RSS growth of each phase."""
+FIT_MODES = ("in_memory", "streaming")
+RSS_TARGET = 1.1  # k-means peak RSS at 4x the data over its peak RSS at 1x
+
+
+def child_fit(feat_dir: str, k: int, percent: float, mode: str) -> None:
+    """Run in a fresh process: fit in ``mode``, print JSON with the peak RSS (total and growth)."""
     from speechssl.kmeans.fit import KMeansConfig, fit_frames, load_subsample
+    from speechssl.kmeans.streaming import fit_kmeans_streaming
 
     base = reset_peak_rss()
     config = KMeansConfig(k=k, percent=percent)
     start = time.perf_counter()
-    frames, _ = load_subsample(feat_dir, percent, config.seed)
-    sampled = _status_mib("VmHWM")
-    model = fit_frames(frames, config)
+    if mode == "streaming":
+        model = fit_kmeans_streaming(feat_dir, config)
+    else:
+        frames, _ = load_subsample(feat_dir, percent, config.seed)
+        model = fit_frames(frames, config)
     elapsed = time.perf_counter() - start
+    peak = _status_mib("VmHWM")
     print(json.dumps({
-        "frames_fitted": model.num_frames, "subsample_mib": round(frames.nbytes / 2**20, 1),
-        "wall_s": round(elapsed, 2), "rss_after_imports_mib": base,
-        "peak_growth_subsample_mib": round(sampled - base, 1),
-        "peak_growth_total_mib": round(_status_mib("VmHWM") - base, 1),
+        "mode": mode, "percent": percent, "frames_per_epoch": model.num_frames,
+        "minibatches": model.extra["minibatches"], "wall_s": round(elapsed, 2),
+        "rss_after_imports_mib": base, "peak_rss_mib": peak,
+        "peak_growth_total_mib": round(peak - base, 1),
     }))
 
 
@@ -130,21 +140,51 @@ def run_child(*args: str) -> dict:
     return json.loads(output.strip().splitlines()[-1])
 
 
-def main() -> None:
+def fit_runs(feat_dir: Path, k: int, percent: float, factor: int) -> dict:
+    """The three fits of one data size: in memory with the same percent (its subsample grows with
+    the data), in memory with the same subsample size (percent / factor), streaming with the
+    same percent."""
+    runs = {
+        "in_memory_same_percent": (percent, "in_memory"),
+        "in_memory_same_subsample": (percent / factor, "in_memory"),
+        "streaming_same_percent": (percent, "streaming"),
+    }
+    return {name: run_child("--child-fit", str(feat_dir), str(k), str(p), mode)
+            for name, (p, mode) in runs.items()}
+
+
+def rss_ratios(fits: dict) -> dict:
+    """Peak RSS at 4x over 1x per fit, with the target verdict."""
+    ratios = {}
+    for name in fits["1x"]:
+        if name == "corpus_mib":
+            continue
+        ratio = fits["4x"][name]["peak_rss_mib"] / fits["1x"][name]["peak_rss_mib"]
+        ratios[name] = {"ratio": round(ratio, 3), "target": RSS_TARGET, "met": ratio <= RSS_TARGET}
+    return ratios
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scale", type=float, default=1.0, help="multiply the data sizes")
     parser.add_argument("--k", type=int, default=100, help="clusters for fit and assign")
     parser.add_argument("--percent", type=float, default=0.1, help="k-means subsample fraction")
-    parser.add_argument("--child-fit", nargs=3, metavar=("FEAT_DIR", "K", "PERCENT"))
-    args = parser.parse_args()
+    parser.add_argument("--out", type=Path, default=None, help="results json (default bench/results/label_pipeline.json)")
+    parser.add_argument("--child-fit", nargs=4, metavar=("FEAT_DIR", "K", "PERCENT", "MODE"))
+    args = parser.parse_args(argv)
     torch.set_num_threads(1)
     if args.child_fit:
-        child_fit(args.child_fit[0], int(args.child_fit[1]), float(args.child_fit[2]))
+        feat_dir, k, percent, mode = args.child_fit
+        if mode not in FIT_MODES:
+            raise SystemExit(f"--child-fit mode {mode!r}: expected one of {FIT_MODES}")
+        child_fit(feat_dir, int(k), float(percent), mode)
         return
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    result: dict = {"machine": platform.processor() or platform.machine(), "threads": 1,
-                    "cuda": torch.cuda.get_device_name(0) if "cuda" in devices else None,
+    result: dict = {"machine": machine_info(torch.device("cpu")), "cuda": None,
+                    "settings": {"scale": args.scale, "k": args.k, "percent": args.percent},
                     "mfcc": {}, "assign": {}, "kmeans_fit": {}}
+    if "cuda" in devices:
+        result["cuda"] = torch.cuda.get_device_name(0)
     for factor in (1, 4):
         size = f"{factor}x"
         seconds = BASE_SECONDS * factor * args.scale
@@ -154,15 +194,13 @@ def main() -> None:
             feat_dir = Path(tmp) / "feats"
             data_dir = write_blob_shards(feat_dir, frames)
             result["assign"][size] = [assign_speed(feat_dir, data_dir, args.k, d) for d in devices]
-            fits = {"same_percent": run_child("--child-fit", str(feat_dir), str(args.k), str(args.percent)),
-                    "same_subsample": run_child("--child-fit", str(feat_dir), str(args.k),
-                                                str(args.percent / factor))}
+            fits = fit_runs(feat_dir, args.k, args.percent, factor)
             fits["corpus_mib"] = round(frames * 39 * 4 / 2**20, 1)
             result["kmeans_fit"][size] = fits
         print(json.dumps({size: {"mfcc": result["mfcc"][size], "assign": result["assign"][size],
                                  "kmeans_fit": result["kmeans_fit"][size]}}), flush=True)
-    atomic_write_text(RESULTS, json.dumps(result, indent=1) + "\n")
-    print(f"wrote {RESULTS}")
+    result["kmeans_rss_4x_over_1x"] = rss_ratios(result["kmeans_fit"])
+    finish("label_pipeline", result, args.out or RESULTS)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ README = Path(__file__).resolve().parent / "README.md"
 START, END = "<!-- bench:results:start -->", "<!-- bench:results:end -->"
 THROUGHPUT_TARGET = 1.5
 MFU_TARGET = 0.5
-LABEL_KEYS = ("x_real_time", "frames_per_s", "wall_s", "peak_growth_total_mib")
 
 
 def table(header: list[str], rows: list[list[object]]) -> str:
@@ -113,19 +112,29 @@ def profile_section(result: dict) -> str:
     ])
 
 
-def flatten(value: object, prefix: str = "") -> list[tuple[str, object]]:
-    """(dotted key, leaf) pairs of nested dicts and lists."""
-    if isinstance(value, dict):
-        return [pair for k, v in value.items() for pair in flatten(v, f"{prefix}.{k}" if prefix else str(k))]
-    if isinstance(value, list):
-        return [pair for i, v in enumerate(value) for pair in flatten(v, f"{prefix}[{i}]")]
-    return [(prefix, value)]
-
-
 def label_pipeline_section(result: dict) -> str:
-    rows = [[k, v] for k, v in flatten(result) if k.split(".")[-1] in LABEL_KEYS]
-    return "\n\n".join(["### Label pipeline (bench/label_pipeline.py)", machine_line(result),
-                        table(["measure", "value"], rows)])
+    s = result.get("settings", {})
+    mfcc = [[size, backend, r["audio_s"], r["wall_s"], r["x_real_time"]]
+            for size, backends in result["mfcc"].items() for backend, r in backends.items()]
+    assign = [[size, r["device"], r["k"], r["frames"], r["wall_s"], r["frames_per_s"]]
+              for size, runs in result["assign"].items() for r in runs]
+    fits = [[size, name, r.get("frames_per_epoch"), r.get("minibatches"), r["wall_s"],
+             r.get("peak_rss_mib"), r["peak_growth_total_mib"]]
+            for size, runs in result["kmeans_fit"].items()
+            for name, r in runs.items() if isinstance(r, dict)]
+    ratios = [[name, r["ratio"], f"<= {r['target']}", "yes" if r["met"] else "no"]
+              for name, r in result.get("kmeans_rss_4x_over_1x", {}).items()]
+    parts = [
+        f"### Label pipeline (K={s.get('k', 100)}, k-means percent {s.get('percent', 0.1)})",
+        machine_line(result),
+        table(["data", "MFCC backend", "audio s", "wall s", "x real time"], mfcc),
+        table(["data", "assign on", "K", "frames", "wall s", "frames/s"], assign),
+        table(["data", "k-means fit", "frames per epoch", "minibatches", "wall s",
+               "peak RSS MiB", "peak growth MiB"], fits),
+    ]
+    if ratios:
+        parts.append(table(["k-means fit", "peak RSS 4x / 1x", "target", "met"], ratios))
+    return "\n\n".join(parts)
 
 
 def time_to_accuracy_section(result: dict) -> str:

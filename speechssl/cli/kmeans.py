@@ -19,6 +19,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     fit.add_argument("--percent", type=float, default=1.0,
                      help="fraction (0, 1] of each shard's frames to fit on (default 1.0)")
     fit.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    fit.add_argument("--streaming", action="store_true",
+                     help="draw each minibatch from the shards instead of holding the subsample in "
+                          "memory: memory flat in the corpus size (for subsamples that do not fit)")
     fit.set_defaults(run=run_fit)
 
     assign = sub.add_parser("assign", help="nearest-centroid labels of every utterance")
@@ -48,10 +51,12 @@ def register(parser: argparse.ArgumentParser) -> None:
 def run_fit(args: argparse.Namespace) -> int:
     from speechssl.kmeans.fit import KMeansConfig, fit_kmeans
     from speechssl.kmeans.model_io import save_kmeans
+    from speechssl.kmeans.streaming import fit_kmeans_streaming
 
     if args.k < 1:
         raise ValueError(f"--k must be at least 1, got {args.k}")
-    model = fit_kmeans(args.feats, KMeansConfig(k=args.k, percent=args.percent, seed=args.seed))
+    fit = fit_kmeans_streaming if args.streaming else fit_kmeans
+    model = fit(args.feats, KMeansConfig(k=args.k, percent=args.percent, seed=args.seed))
     save_kmeans(model, args.out)
     print(f"{args.out}: k={model.k} dim={model.dim} on {model.num_frames} {model.feature_kind} "
           f"frames, inertia {model.inertia:.4g}")

@@ -153,6 +153,26 @@ class Shard:
         del window
         return rows
 
+    def gather_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Rows at the indices ``rows`` (n,) copied into memory, shape (n, dim) float32.
+
+        Read row by row with ``preadv`` into the result, not through a memory map: a map would
+        leave the touched pages (and the kernel's fault-around neighbours) in the process's RSS,
+        which for random rows grows with the shard.
+
+        Raises:
+            ShardError: the file ends before a requested row.
+        """
+        out = np.empty((len(rows), self.meta.dim), dtype=np.float32)
+        row_bytes = self.meta.dim * 4
+        buffer = memoryview(out.reshape(-1).view(np.uint8))
+        with open(self.path, "rb", buffering=0) as handle:
+            for index, row in enumerate(np.asarray(rows, dtype=np.int64).tolist()):
+                target = buffer[index * row_bytes : (index + 1) * row_bytes]
+                if os.preadv(handle.fileno(), [target], self.features.offset + row * row_bytes) != row_bytes:
+                    raise ShardError(f"{self.path}: truncated, row {row} is past the end of the file")
+        return out
+
     def utterances(self) -> Iterator[tuple[str, np.ndarray]]:
         """Yield ``(utt, features (frames, dim))`` views, in order."""
         offset = 0

@@ -127,7 +127,8 @@ def fit_frames(frames: np.ndarray, config: KMeansConfig, feature_kind: str = "",
         frame_rate=frame_rate,
         inertia=float(distances.mean()),
         num_frames=int(frames.shape[0]),
-        extra={"config": asdict(config), "iterations": int(estimator.n_iter_)},
+        extra={"config": asdict(config), "iterations": int(estimator.n_iter_),
+               "minibatches": int(estimator.n_steps_), "fit": "in_memory"},
     )
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import data_loading, mfu, profile_step, report, throughput, time_to_accuracy
+from bench import data_loading, label_pipeline, mfu, profile_step, report, throughput, time_to_accuracy
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +94,21 @@ def test_time_to_target_picks_the_earliest_checkpoint_at_or_below_target() -> No
     assert time_to_accuracy.time_to_target(rows, 0.1) is None
 
 
+def test_label_pipeline_small_measures_every_fit_on_both_sizes(results: Path) -> None:
+    out = results / "label_pipeline.json"
+    label_pipeline.main(["--scale", "0.02", "--k", "10", "--out", str(out)])
+    data = read(out)
+    assert data["mfcc"]["4x"]["kaldi"]["x_real_time"] > 0 and data["assign"]["1x"][0]["frames"] == 10_000
+    fits = data["kmeans_fit"]
+    assert fits["1x"]["streaming_same_percent"]["frames_per_epoch"] == 1_000
+    assert fits["4x"]["streaming_same_percent"]["frames_per_epoch"] == 4_000
+    assert fits["4x"]["in_memory_same_subsample"]["frames_per_epoch"] == 1_000  # percent / 4
+    for name, verdict in data["kmeans_rss_4x_over_1x"].items():
+        expected = fits["4x"][name]["peak_rss_mib"] / fits["1x"][name]["peak_rss_mib"]
+        assert verdict["ratio"] == pytest.approx(expected, abs=1e-3)
+        assert verdict["met"] == (verdict["ratio"] <= 1.1)
+
+
 def test_report_fills_the_readme_between_markers(results: Path, tmp_path: Path) -> None:
     readme = tmp_path / "README.md"
     readme.write_text(f"# head\n{report.START}\nold\n{report.END}\ntail\n")
@@ -101,6 +116,7 @@ def test_report_fills_the_readme_between_markers(results: Path, tmp_path: Path) 
     text = readme.read_text()
     assert text.startswith("# head\n") and text.endswith("tail\n") and "old" not in text
     assert "ours:wav2vec2/hf_wav2vec2" in text and "### MFU" in text and "### Profile" in text
+    assert "| streaming_same_percent |" in text and "peak RSS 4x / 1x" in text
     readme.write_text("no markers\n")
     with pytest.raises(SystemExit, match="markers"):
         report.main(["--results", str(results), "--readme", str(readme)])

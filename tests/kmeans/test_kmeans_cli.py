@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import soundfile
 import torch
 from kmeans_fixtures import blob_features
@@ -19,12 +20,13 @@ from speechssl.text.tokenizer import LetterTokenizer
 from speechssl.train.checkpoint import save_checkpoint
 
 
-def test_fit_assign_quality_pipeline(make_corpus, tmp_path, capsys):
+@pytest.mark.parametrize("fit_mode", [[], ["--streaming"]], ids=["in-memory", "streaming"])
+def test_fit_assign_quality_pipeline(make_corpus, tmp_path, capsys, fit_mode):
     feats, truth = blob_features(num_utts=12, frames=50)
     feat_dir, data_dir = make_corpus(feats, nshard=2)
     model, labels, ref = tmp_path / "km.safetensors", tmp_path / "labels", tmp_path / "ref"
     assert main(["kmeans", "fit", "--feats", str(feat_dir), "--k", "5", "--out", str(model),
-                 "--percent", "0.8", "--seed", "3"]) == 0
+                 "--percent", "0.8", "--seed", "3", *fit_mode]) == 0
     assert main(["kmeans", "assign", "--feats", str(feat_dir), "--model", str(model),
                  "--data", str(data_dir), "--out", str(labels), "--device", "cpu"]) == 0
     table, rate, num_classes = read_labels(labels, data_dir)
