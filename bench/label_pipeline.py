@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -135,8 +136,9 @@ def child_fit(feat_dir: str, k: int, percent: float, mode: str) -> None:
 
 def run_child(*args: str) -> dict:
     command = [sys.executable, "-m", "bench.label_pipeline", *args]
+    one_thread = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
     output = subprocess.run(command, check=True, capture_output=True, text=True,
-                            cwd=Path(__file__).resolve().parents[1]).stdout
+                            cwd=Path(__file__).resolve().parents[1], env={**os.environ, **one_thread}).stdout
     return json.loads(output.strip().splitlines()[-1])
 
 
@@ -169,7 +171,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scale", type=float, default=1.0, help="multiply the data sizes")
     parser.add_argument("--k", type=int, default=100, help="clusters for fit and assign")
     parser.add_argument("--percent", type=float, default=0.1, help="k-means subsample fraction")
-    parser.add_argument("--out", type=Path, default=None, help="results json (default bench/results/label_pipeline.json)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="results json (default bench/results/label_pipeline.json)")
     parser.add_argument("--child-fit", nargs=4, metavar=("FEAT_DIR", "K", "PERCENT", "MODE"))
     args = parser.parse_args(argv)
     torch.set_num_threads(1)

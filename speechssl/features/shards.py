@@ -153,24 +153,33 @@ class Shard:
         del window
         return rows
 
-    def gather_rows(self, rows: np.ndarray) -> np.ndarray:
-        """Rows at the indices ``rows`` (n,) copied into memory, shape (n, dim) float32.
+    def read_ranges(self, ranges: list[tuple[int, int]]) -> np.ndarray:
+        """Rows of the ``[start, stop)`` ranges, one after the other, shape (sum of sizes, dim) float32.
 
-        Read row by row with ``preadv`` into the result, not through a memory map: a map would
-        leave the touched pages (and the kernel's fault-around neighbours) in the process's RSS,
-        which for random rows grows with the shard.
+        One ``preadv`` per range straight into the result, no memory map: a map would leave the
+        touched pages (and the kernel's fault-around neighbours) in the process's RSS, which for
+        ranges scattered over the shard grows with the shard.
 
         Raises:
-            ShardError: the file ends before a requested row.
+            ShardError: a range outside the shard or the file ending early.
         """
-        out = np.empty((len(rows), self.meta.dim), dtype=np.float32)
+        sizes = [stop - start for start, stop in ranges]
+        out = np.empty((sum(sizes), self.meta.dim), dtype=np.float32)
         row_bytes = self.meta.dim * 4
         buffer = memoryview(out.reshape(-1).view(np.uint8))
+        filled = 0
         with open(self.path, "rb", buffering=0) as handle:
-            for index, row in enumerate(np.asarray(rows, dtype=np.int64).tolist()):
-                target = buffer[index * row_bytes : (index + 1) * row_bytes]
-                if os.preadv(handle.fileno(), [target], self.features.offset + row * row_bytes) != row_bytes:
-                    raise ShardError(f"{self.path}: truncated, row {row} is past the end of the file")
+            for (start, stop), size in zip(ranges, sizes):
+                if not 0 <= start <= stop <= self.meta.num_frames:
+                    raise ShardError(f"{self.path}: rows [{start}, {stop}) outside its "
+                                     f"{self.meta.num_frames} rows")
+                target = buffer[filled * row_bytes : (filled + size) * row_bytes]
+                position = self.features.offset + start * row_bytes
+                if os.preadv(handle.fileno(), [target], position) != len(target):
+                    raise ShardError(
+                        f"{self.path}: truncated, rows [{start}, {stop}) are past the end of the file"
+                    )
+                filled += size
         return out
 
     def utterances(self) -> Iterator[tuple[str, np.ndarray]]:
