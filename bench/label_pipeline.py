@@ -27,7 +27,6 @@ from speechssl.io.kaldi_dir import DataDir
 from speechssl.kmeans.assign import NearestCentroid, assign_labels
 from speechssl.kmeans.model_io import KMeansModel
 
-RESULTS = Path(__file__).resolve().parent / "results" / "label_pipeline.json"
 BASE_SECONDS = 120.0  # audio seconds at scale 1 (MFCC)
 BASE_FRAMES = 500_000  # 39-d frames at scale 1 (k-means, assignment) = 83 min at 100 Hz
 UTT_FRAMES = 1000  # frames per synthetic utterance (10 s)
@@ -183,11 +182,10 @@ def main(argv: list[str] | None = None) -> None:
         child_fit(feat_dir, int(k), float(percent), mode)
         return
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    result: dict = {"machine": machine_info(torch.device("cpu")), "cuda": None,
+    result: dict = {"machine": machine_info(torch.device("cpu")),
+                    "cuda": torch.cuda.get_device_name(0) if "cuda" in devices else None,
                     "settings": {"scale": args.scale, "k": args.k, "percent": args.percent},
                     "mfcc": {}, "assign": {}, "kmeans_fit": {}}
-    if "cuda" in devices:
-        result["cuda"] = torch.cuda.get_device_name(0)
     for factor in (1, 4):
         size = f"{factor}x"
         seconds = BASE_SECONDS * factor * args.scale
@@ -203,7 +201,7 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps({size: {"mfcc": result["mfcc"][size], "assign": result["assign"][size],
                                  "kmeans_fit": result["kmeans_fit"][size]}}), flush=True)
     result["kmeans_rss_4x_over_1x"] = rss_ratios(result["kmeans_fit"])
-    finish("label_pipeline", result, args.out or RESULTS)
+    finish("label_pipeline", result, args.out)
 
 
 if __name__ == "__main__":

@@ -153,6 +153,13 @@ class Shard:
         del window
         return rows
 
+    def windows(self, size: int) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield ``(start, rows [start, start + size))`` over the whole shard, each window read with
+        ``read_rows``, so one window is in memory at a time."""
+        total = self.meta.num_frames
+        for start in range(0, total, size):
+            yield start, self.read_rows(start, min(start + size, total))
+
     def read_ranges(self, ranges: list[tuple[int, int]]) -> np.ndarray:
         """Rows of the ``[start, stop)`` ranges, one after the other, shape (sum of sizes, dim) float32.
 

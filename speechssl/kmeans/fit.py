@@ -53,6 +53,12 @@ def subsample_size(total: int, fraction: float) -> int:
     return max(1, int(round(total * fraction)))
 
 
+def check_percent(percent: float) -> None:
+    """Raise ValueError unless ``percent`` is a fraction in (0, 1]."""
+    if not 0.0 < percent <= 1.0:
+        raise ValueError(f"--percent {percent}: expected a fraction in (0, 1] (0.1 = 10%)")
+
+
 def sample_rows(shard: Shard, out: np.ndarray, rng: np.random.Generator) -> None:
     """Fill ``out`` (count, dim) with a random subset of a shard's rows, in row order.
 
@@ -62,8 +68,7 @@ def sample_rows(shard: Shard, out: np.ndarray, rng: np.random.Generator) -> None
     total, count = shard.meta.num_frames, out.shape[0]
     index = np.sort(rng.choice(total, size=count, replace=False)) if count < total else None
     filled = 0
-    for start in range(0, total, READ_ROWS):
-        window = shard.read_rows(start, min(start + READ_ROWS, total))
+    for start, window in shard.windows(READ_ROWS):
         if index is not None:
             lo, hi = np.searchsorted(index, [start, start + READ_ROWS])
             window = window[index[lo:hi] - start]
@@ -77,8 +82,7 @@ def load_subsample(feat_dir: str | os.PathLike, percent: float, seed: int) -> tu
     ``percent`` of each shard's frames, drawn without replacement; the result is allocated once
     and filled shard by shard, so memory is the subsample plus one read window.
     """
-    if not 0.0 < percent <= 1.0:
-        raise ValueError(f"--percent {percent}: expected a fraction in (0, 1] (0.1 = 10%)")
+    check_percent(percent)
     rng = np.random.default_rng(seed)
     shards = open_all_shards(feat_dir)
     counts = [subsample_size(s.meta.num_frames, percent) for s in shards]

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from speechssl.features.shards import Shard, open_all_shards
 from speechssl.kmeans.assign import NearestCentroid
-from speechssl.kmeans.fit import READ_ROWS, KMeansConfig, subsample_size
+from speechssl.kmeans.fit import READ_ROWS, KMeansConfig, check_percent, subsample_size
 from speechssl.kmeans.model_io import KMeansModel
 
 logger = logging.getLogger(__name__)
@@ -73,11 +73,11 @@ class FrameDrawer:
         if num_blocks * size < count:  # nearly every frame wanted: single frames
             size, offset, num_blocks = 1, 0, self.total
         blocks = distinct_random_rows(num_blocks, -(-count // size), self.rng)
-        rows = self.read_rows(offset + blocks * size, size)
+        rows = self.read_blocks(offset + blocks * size, size)
         keep = np.sort(self.rng.choice(len(rows), size=count, replace=False))
         return rows[keep]
 
-    def read_rows(self, starts: np.ndarray, size: int) -> np.ndarray:
+    def read_blocks(self, starts: np.ndarray, size: int) -> np.ndarray:
         """Rows ``[start, start + size)`` of the whole row sequence for each of ``starts`` (sorted),
         shape (len(starts) * size, dim); a block across a shard boundary is read from both."""
         ranges: list[list[tuple[int, int]]] = [[] for _ in self.shards]
@@ -107,8 +107,7 @@ def mean_distance(shards: list[Shard], centroids: np.ndarray) -> float:
     nearest = NearestCentroid(centroids, batch_frames=DISTANCE_CHUNK)
     total, count = 0.0, 0
     for shard in shards:
-        for start in range(0, shard.meta.num_frames, READ_ROWS):
-            window = shard.read_rows(start, min(start + READ_ROWS, shard.meta.num_frames))
+        for _, window in shard.windows(READ_ROWS):
             _, distances = nearest(window)
             total += float(distances.sum())
             count += len(window)
@@ -127,8 +126,7 @@ def fit_kmeans_streaming(feat_dir: str | os.PathLike, config: KMeansConfig) -> K
     Raises:
         ValueError: bad ``percent``, or an epoch of fewer frames than clusters.
     """
-    if not 0.0 < config.percent <= 1.0:
-        raise ValueError(f"--percent {config.percent}: expected a fraction in (0, 1] (0.1 = 10%)")
+    check_percent(config.percent)
     shards = open_all_shards(feat_dir)
     epoch = sum(subsample_size(s.meta.num_frames, config.percent) for s in shards)
     if epoch < config.k:

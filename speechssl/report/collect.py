@@ -12,7 +12,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import yaml
+from speechssl.config import ConfigError, read_yaml_mapping
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +120,10 @@ def _run_config(run_dir: Path) -> dict:
     path = run_dir / "config.yaml"
     if not path.is_file():
         return {}
-    config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    return config if isinstance(config, dict) else {}
+    try:
+        return read_yaml_mapping(path)
+    except ConfigError:  # not a mapping: nothing to report
+        return {}
 
 
 def finetune_settings(finetune_dir: Path) -> dict:

@@ -42,6 +42,9 @@ def test_round_trip_keeps_rows_and_order(tmp_path):
     every = np.concatenate([feats[u] for u in ("u0-0", "u0-1", "u0-2")])
     np.testing.assert_array_equal(shard.read_rows(2, 9), every[2:9])
     assert shard.read_rows(4, 4).shape == (0, 4)
+    windows = list(shard.windows(4))
+    assert [start for start, _ in windows] == list(range(0, len(every), 4))
+    np.testing.assert_array_equal(np.concatenate([rows for _, rows in windows]), every)
     assert (tmp_path / "0_1.len").read_text() == "u0-0 3\nu0-1 5\nu0-2 2\n"
 
 
