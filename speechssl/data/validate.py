@@ -1,6 +1,7 @@
 """Check a Kaldi data dir like Kaldi's validate_data_dir.sh; write a copy without bad utterances.
 
-Each problem is one line naming the data dir, utterance and file; every audio file is decoded.
+Each problem is one line naming the data dir, utterance and file; every audio file is decoded;
+the optional ``phones`` table (speechssl.data.phones) is checked when present.
 """
 
 from __future__ import annotations
@@ -14,14 +15,16 @@ from pathlib import Path
 import soundfile
 from tqdm import tqdm
 
+from speechssl.data.phones import PHONES_FILE, parse_segments
 from speechssl.io.audio import SAMPLE_RATE
-from speechssl.io.kaldi_dir import DataDir
+from speechssl.io.kaldi_dir import DataDir, write_table
 from speechssl.text.normalize import ALLOWED
 
 TABLES = ("wav.scp", "text", "utt2spk", "utt2dur", "utt2num_samples")
 # Reasons that are repaired by rewriting the tables; no utterance is dropped for them.
 REWRITTEN = frozenset({"unsorted", "spk2utt mismatch", "missing table"})
 DURATION_TOLERANCE_S = 0.01
+PHONES_TOLERANCE_S = 0.02  # a phone alignment may end this far past utt2dur (ms rounding)
 
 
 @dataclass(frozen=True)
@@ -173,6 +176,29 @@ def validate_data_dir(
             if abs(seconds - durations[utt]) > DURATION_TOLERANCE_S:
                 detail = f"utt2dur says {durations[utt]} s, utt2num_samples gives {seconds:.4f} s"
                 problems.append(Problem(name, "duration", detail, utt, str(directory / "utt2dur")))
+    if (directory / PHONES_FILE).is_file():
+        phones = _read_lenient(directory / PHONES_FILE, problems, name)
+        problems += _check_phones(name, phones, utts.keys(), durations)
+    return problems
+
+
+def _check_phones(name: str, phones: _Table, utts, durations: dict[str, float]) -> list[Problem]:
+    """The optional ``phones`` table: known utterances, well-formed increasing segments that end
+    within the audio (utt2dur + PHONES_TOLERANCE_S). Utterances without a line are fine."""
+    problems = []
+    for utt, (line, value) in phones.rows.items():
+        where = f"{phones.path} line {line}"
+        if utt not in utts:
+            problems.append(Problem(name, "missing entry", "in phones but not in wav.scp", utt, where))
+            continue
+        try:
+            segments = parse_segments(value)
+        except ValueError as error:
+            problems.append(Problem(name, "bad phones", str(error), utt, where))
+            continue
+        if utt in durations and segments[-1].end > durations[utt] + PHONES_TOLERANCE_S:
+            detail = f"phones end at {segments[-1].end:.3f} s, after the audio ({durations[utt]} s)"
+            problems.append(Problem(name, "bad phones", detail, utt, where))
     return problems
 
 
@@ -283,6 +309,9 @@ def fix_data_dir(
         utt2dur={u: float(v) for u, v in value.get("utt2dur", {}).items()},
         utt2num_samples={u: int(v) for u, v in value.get("utt2num_samples", {}).items()},
     ).save(out_dir)
+    if (directory / PHONES_FILE).is_file():
+        phones = _read_lenient(directory / PHONES_FILE, [], str(directory)).rows
+        write_table(out_dir / PHONES_FILE, {u: phones[u][1] for u in keep if u in phones})
     counts = Counter(reason for utt_reasons in reasons.values() for reason in sorted(utt_reasons))
     why = ", ".join(f"{n} {reason}" for reason, n in sorted(counts.items()))
     total = len(tables["wav.scp"].keys() | reasons.keys())
