@@ -85,7 +85,7 @@ def labels_table(labels: list[LabelRow]) -> str:
         [label.path, *("-" if v is None else f"{v:.3f}" for v in (label.pnmi, label.phone_purity, label.cluster_purity))]
         for label in labels
     ]
-    return _table(["labels", "PNMI", "letter purity", "cluster purity"], lines)
+    return _table(["labels", "PNMI", "phone purity", "cluster purity"], lines)
 
 
 def render_report(exp_root: str | os.PathLike, out_dir: str | os.PathLike) -> dict:
