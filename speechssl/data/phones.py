@@ -1,4 +1,4 @@
-"""The ``phones`` table of a data dir: true phone segments of each utterance, in its audio's timeline.
+"""The ``phones`` table of a data dir: the true phone segments of each utterance, in its audio.
 
 One line per aligned utterance, ``utt PHONE:START:END ...`` (seconds, 3 decimals, phones from
 ``speechssl.text.arpabet.ALIGNMENT_PHONES``); see docs/alignments.md.
@@ -35,7 +35,8 @@ class PhoneSegment:
 
 def format_segments(segments: Sequence[PhoneSegment]) -> str:
     """``SIL:0.000:0.184 DH:0.184:0.236 ...``: the value of one ``phones`` line."""
-    return " ".join(f"{s.phone}:{s.start:.{TIME_DECIMALS}f}:{s.end:.{TIME_DECIMALS}f}" for s in segments)
+    digits = TIME_DECIMALS
+    return " ".join(f"{s.phone}:{s.start:.{digits}f}:{s.end:.{digits}f}" for s in segments)
 
 
 def parse_segments(value: str) -> list[PhoneSegment]:

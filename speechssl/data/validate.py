@@ -189,7 +189,8 @@ def _check_phones(name: str, phones: _Table, utts, durations: dict[str, float]) 
     for utt, (line, value) in phones.rows.items():
         where = f"{phones.path} line {line}"
         if utt not in utts:
-            problems.append(Problem(name, "missing entry", "in phones but not in wav.scp", utt, where))
+            detail = "in phones but not in wav.scp"
+            problems.append(Problem(name, "missing entry", detail, utt, where))
             continue
         try:
             segments = parse_segments(value)

@@ -62,7 +62,10 @@ def test_cli_and_errors(tmp_path, capsys):
     assert main(["kmeans", "quality", "--labels", str(labels), "--phones", str(tmp_path / "data")]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("labels km: PNMI ")
-    assert out[1] == "1 labelled utterances have no phone alignment (espeak-ng voices give no timings) and are left out; 2 counted"
+    assert out[1] == (
+        "1 labelled utterances have no phone alignment (espeak-ng voices give no timings) and are "
+        "left out; 2 counted"
+    )
     assert main(["kmeans", "quality", "--labels", str(labels), "--phones", str(tmp_path)]) == 1
     assert "no phone alignments; make them with 'speechssl data synth'" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # exactly one reference

@@ -31,7 +31,7 @@ class ChannelConfig:
 
 
 def resample_ratio(rate_in: float, rate_out: int = SAMPLE_RATE) -> Fraction:
-    """The rational up/down factor ``resample`` applies: ``rate_out / rate_in``, denominator <= 400."""
+    """The rational factor ``resample`` applies: ``rate_out / rate_in``, denominator <= 400."""
     return Fraction(rate_out / rate_in).limit_denominator(400)
 
 

@@ -84,7 +84,7 @@ def samples_sha256(samples: np.ndarray) -> str:
 
 @dataclass(frozen=True)
 class RenderedUtterance:
-    """What a worker returns for one utterance; ``phones`` is None when its engine gives no timings."""
+    """What a worker returns for one utterance (``phones``: None for an engine without timings)."""
 
     utt_id: str
     num_samples: int

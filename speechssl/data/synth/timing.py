@@ -39,7 +39,8 @@ def parse_festival_segs(text: str, what: str) -> EnginePhones:
         try:
             phones.append((fields[-1], float(fields[0])))
         except (ValueError, IndexError):
-            raise ValueError(f"{what}: festival segment line '{line}' is not END COLOUR NAME") from None
+            message = f"{what}: festival segment line '{line}' is not END COLOUR NAME"
+            raise ValueError(message) from None
     if not phones:
         raise ValueError(f"{what}: festival saved no segments")
     return tuple(phones)
