@@ -15,6 +15,8 @@ from speechssl.data.synth.channel import (
     ChannelConfig,
     draw_pads,
     render,
+    rendered_length,
+    room_impulse,
     vocal_tract_time_scale,
 )
 from speechssl.data.synth.generate import utterance_phones
@@ -81,6 +83,7 @@ def test_alignment_follows_the_audio(engine, voice):
         rng = np.random.default_rng(k)
         pads = draw_pads(rng, quiet)
         x = render(raw.samples, raw.rate, speaker, 1.0, rng, np.zeros(0), quiet, None, pads)
+        assert rendered_length(len(raw.samples), raw.rate, scale, 0, pads) == len(x)
         segments = utterance_phones(raw, scale, pads[0], len(x))
         assert segments[0].start == 0.0 and segments[-1].end == round(len(x) / SAMPLE_RATE, 3)
         assert all(a.end == b.start for a, b in zip(segments, segments[1:]))
@@ -93,6 +96,16 @@ def test_alignment_follows_the_audio(engine, voice):
         assert last_phone.end == pytest.approx(faint_end, abs=0.02), (voice, SENTENCES[k])
         assert segments[0].phone == "SIL" and segments[0].end >= pads[0] / SAMPLE_RATE - 1e-3
         assert segments[0].end == pytest.approx(start, abs=0.06)  # weak first consonants
+
+
+def test_rendered_length_with_a_room():
+    speaker = Speaker(engine="flite", voice="slt", formant_scale=0.93, reverb_s=0.3)
+    (raw,) = synthesize(speaker, SENTENCES[:1], [1.0], None)
+    room = room_impulse(0.3, np.random.default_rng(0))
+    rng = np.random.default_rng(3)
+    pads = draw_pads(rng, ChannelConfig())
+    x = render(raw.samples, raw.rate, speaker, 1.02, rng, np.zeros(0), ChannelConfig(), room, pads)
+    assert rendered_length(len(raw.samples), raw.rate, 0.93 * 1.02, len(room), pads) == len(x)
 
 
 def _engines(root):
@@ -132,3 +145,11 @@ def test_phones_are_added_to_an_existing_corpus_without_touching_audio(smoke_cor
         assert (copy / split / "phones").read_bytes() == (smoke_corpus / split / "phones").read_bytes()
     assert (copy / "local" / "digest.txt").read_text() == digest
     assert {p: p.read_bytes() for p in (copy / "audio").rglob("*.flac")} == audio
+    # audio the engines would not make now (another engine version): refused, named
+    (copy / "dev" / "phones").unlink()
+    flac = sorted((copy / "audio" / "dev").rglob("*.flac"))
+    timed = [p for p in flac if _engines(copy)[p.parent.name] != "espeak"][0]
+    samples, _ = soundfile.read(timed, dtype="int16")
+    soundfile.write(timed, samples[:-1], SAMPLE_RATE, subtype="PCM_16", format="FLAC")
+    with pytest.raises(ValueError, match=f"utterance {timed.stem}: the engine now gives audio"):
+        generate(get_plan("smoke"), 0, copy, nj=1)

@@ -5,6 +5,7 @@ Vocal-tract scaling by resampling, band limits, room reverb, padding, noise at a
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -102,6 +103,16 @@ def colored_noise(
             freqs = np.maximum(np.fft.rfftfreq(length, 1 / SAMPLE_RATE), 20.0)
             noise = np.fft.irfft(spectrum / freqs**exponent, n=length)
     return noise / max(float(np.sqrt(np.mean(noise**2))), 1e-12)
+
+
+def rendered_length(
+    raw_length: int, raw_rate: int, scale: float, room_length: int, pads: tuple[int, int]
+) -> int:
+    """Samples ``render`` makes of ``raw_length`` engine samples, without rendering: the resampled
+    length, the kept reverberation tail (``room_length // 4``, 0 for a dry channel) and padding."""
+    ratio = resample_ratio(raw_rate * scale)
+    resampled = raw_length if ratio == 1 else math.ceil(raw_length * ratio)
+    return pads[0] + resampled + room_length // 4 + pads[1]
 
 
 def draw_pads(rng: np.random.Generator, config: ChannelConfig) -> tuple[int, int]:

@@ -21,6 +21,7 @@ from speechssl.data.synth.channel import (
     ChannelConfig,
     draw_pads,
     render,
+    rendered_length,
     resample,
     room_impulse,
     vocal_tract_time_scale,
@@ -40,6 +41,7 @@ from speechssl.data.synth.timing import corpus_alignment
 from speechssl.data.synth.voices import (
     EngineAudio,
     Speaker,
+    SynthesisError,
     check_flite_voices,
     draw_speaker,
     espeak_data_dir,
@@ -143,9 +145,26 @@ def render_unit(unit: WorkUnit) -> list[RenderedUtterance]:
             )  # fmt: skip
             with atomic_path(audio_path(context.out, unit.split, utt.utt_id)) as tmp:
                 soundfile.write(tmp, samples, SAMPLE_RATE, subtype="PCM_16", format="FLAC")
+        else:
+            _check_retimed(utt, raw, speaker.formant_scale * jitter, room, pads, len(samples))
         phones = utterance_phones(raw, speaker.formant_scale * jitter, pads[0], len(samples))
         results.append(RenderedUtterance(utt.utt_id, len(samples), samples_sha256(samples), phones))
     return results
+
+
+def _check_retimed(
+    utt: Utterance, raw: EngineAudio, scale: float, room: np.ndarray | None,
+    pads: tuple[int, int], num_samples: int,
+) -> None:  # fmt: skip
+    """Refuse to time an existing file with engine output that would not have made it."""
+    room_length = 0 if room is None else len(room)
+    expected = rendered_length(len(raw.samples), raw.rate, scale, room_length, pads)
+    if expected != num_samples:
+        raise SynthesisError(
+            f"utterance {utt.utt_id}: the engine now gives audio of {expected} samples after the "
+            f"channel, its FLAC has {num_samples}; the engine changed since the corpus was made, "
+            "so its timings would not fit: re-make the corpus in a new folder"
+        )
 
 
 def utterance_phones(
