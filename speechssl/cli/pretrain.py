@@ -88,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
     from speechssl.config import to_dict
     from speechssl.models.backbone import build_backbone
     from speechssl.objectives import build_objective, objective_config
+    from speechssl.train.collapse import CollapseProbe
     from speechssl.train.distributed import close_world, seed_everything
     from speechssl.train.mfu import training_flops_fn
     from speechssl.train.run import run_training
@@ -109,6 +110,12 @@ def run(args: argparse.Namespace) -> int:
         len(train_set),
         len(valid_set) if valid_set is not None else "no",
     )
+    probe = None
+    if cfg.trainer.collapse_every > 0:
+        collapse = CollapseProbe.from_dataset(
+            valid_set or train_set, cfg.trainer.collapse_utterances, cfg.trainer.seed
+        )
+        probe = lambda trained: collapse(trained.backbone)  # noqa: E731
     try:
         run_training(
             objective,
@@ -121,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
             resume=args.resume,
             flops_fn=training_flops_fn(objective),
             config=cfg,
+            probe=probe,
         )
     finally:
         close_world()

@@ -133,20 +133,25 @@ class AudioDataset(Dataset):
         """Select the epoch whose crops ``__getitem__`` returns."""
         self.epoch = epoch
 
-    def crop_offset(self, index: int, length: int) -> int:
-        """First sample of the crop of example ``index`` whose audio has ``length`` samples."""
+    def crop_offset(self, index: int, length: int, epoch: int | None = None) -> int:
+        """First sample of the crop of example ``index`` whose audio has ``length`` samples, in
+        ``epoch`` (default: the current one)."""
         if self.max_sample_size is None or length <= self.max_sample_size or not self.random_crop:
             return 0
-        rng = np.random.default_rng([self.seed, self.epoch, index])
+        rng = np.random.default_rng([self.seed, self.epoch if epoch is None else epoch, index])
         return int(rng.integers(0, length - self.max_sample_size + 1))
 
     def __getitem__(self, index: int) -> Example:
+        return self.clean_example(index)
+
+    def clean_example(self, index: int, epoch: int | None = None) -> Example:
+        """Example ``index`` cropped as in ``epoch`` (default: the current one), never augmented."""
         utt, path = self.utt_ids[index], self.paths[index]
         try:
             audio = read_audio(path)
         except AudioError as error:
             raise AudioError(f"utterance '{utt}': {error}") from None
-        offset = self.crop_offset(index, len(audio))
+        offset = self.crop_offset(index, len(audio), epoch)
         size = len(audio) if self.max_sample_size is None else min(len(audio), self.max_sample_size)
         cropped = audio[offset : offset + size]
         labels = None

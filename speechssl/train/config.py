@@ -96,6 +96,11 @@ class TrainerConfig:
         max_skipped_in_a_row: fail when this many consecutive steps have a non-finite loss/gradient.
         length_noise: relative noise on lengths before bucketing (varies batches between epochs).
         find_unused_parameters: DDP option; ``auto`` turns it on when the model uses layerdrop.
+        collapse_every: updates between measures of the per-layer collapse metric
+            (speechssl.train.collapse) on a fixed held-out batch, written with the next progress
+            record (0 = off). Pre-training only (``speechssl pretrain``).
+        collapse_utterances: utterances of that batch (drawn once with ``seed`` from the valid set,
+            or the train set when there is none).
     """
 
     max_updates: int = 1000
@@ -116,6 +121,8 @@ class TrainerConfig:
     max_skipped_in_a_row: int = 50
     length_noise: float = 0.05
     find_unused_parameters: str = "auto"
+    collapse_every: int = 100
+    collapse_utterances: int = 8
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
@@ -126,6 +133,8 @@ class TrainerConfig:
             raise ConfigError(f"trainer.update_freq must be >= 1, got {self.update_freq}")
         if self.find_unused_parameters not in ("auto", "true", "false"):
             raise ConfigError("trainer.find_unused_parameters: expected auto, true or false")
+        if self.collapse_every < 0 or self.collapse_utterances < 1:
+            raise ConfigError("trainer.collapse_every must be >= 0 and trainer.collapse_utterances >= 1")
 
 
 @dataclass
