@@ -79,6 +79,7 @@ def build_datasets(cfg: PretrainConfig):
                 min_sample_size=t.min_sample_size,
                 random_crop=split == "train",
                 seed=t.seed,
+                augment=cfg.data.augment if split == "train" else None,
             )
         )
     return sets[0], sets[1], objective_values

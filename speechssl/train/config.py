@@ -16,6 +16,7 @@ from speechssl.config import (
     read_yaml_mapping,
     to_dict,
 )
+from speechssl.data.augment import AugmentConfig
 from speechssl.models.config import BackboneConfig, load_backbone_config
 
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -146,12 +147,15 @@ class DataConfig:
             validation loss.
         labels, valid_labels: HuBERT label dirs (``exp/labels/<name>``) of train and valid
             (empty = no frame labels; valid_labels is required when labels and valid are set).
+        augment: on-the-fly augmentation of the train set (off unless ``augment.enabled``; the
+            valid set and the collapse probe stay clean), see speechssl.data.augment.
     """
 
     train: str = "data/pretrain"
     valid: str = "data/dev"
     labels: str = ""
     valid_labels: str = ""
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def __post_init__(self) -> None:
         if self.labels and self.valid and not self.valid_labels:
