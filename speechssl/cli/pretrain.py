@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         collapse = CollapseProbe.from_dataset(
             valid_set or train_set, cfg.trainer.collapse_utterances, cfg.trainer.seed
         )
-        probe = lambda trained: collapse(trained.backbone)  # noqa: E731
+        probe = collapse.of_objective
     try:
         run_training(
             objective,

@@ -91,6 +91,10 @@ class CollapseProbe:
         finally:
             backbone.train(was_training)
 
+    def of_objective(self, objective: torch.nn.Module) -> dict[str, float]:
+        """The metric of ``objective.backbone`` (the trainer's probe hook)."""
+        return self(objective.backbone)
+
 
 def collapse_series(records: list[dict]) -> dict[int, tuple[list[int], list[float]]]:
     """``{layer: (updates, AUCs)}`` of the progress records that carry the metric."""
