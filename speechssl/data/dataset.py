@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from speechssl.data.augment import AugmentConfig, Augmenter, stretch_labels
+from speechssl.data.augment_config import AugmentConfig
 from speechssl.data.batch import LABEL_PAD, AudioBatch
 from speechssl.io.audio import SAMPLE_RATE, AudioError, read_audio
 from speechssl.io.kaldi_dir import DataDirError, read_table
@@ -56,6 +56,14 @@ def crop_labels(labels: np.ndarray, offset: int, length: int, label_rate: float)
     return labels[start : start + max(0, min(size, len(labels) - start))]
 
 
+def stretch_labels(labels: np.ndarray, frames: int) -> np.ndarray:
+    """Nearest-frame resampling of frame labels (L,) to ``frames`` labels (speed perturbation)."""
+    if frames == len(labels) or len(labels) == 0:
+        return labels[:frames]
+    source = np.minimum((np.arange(frames) * len(labels) / frames).astype(np.int64), len(labels) - 1)
+    return labels[source]
+
+
 class AudioDataset(Dataset):
     """Utterances of ``data_dir`` (``wav.scp`` + ``utt2num_samples``; ``text`` when ``target_fn``).
 
@@ -80,7 +88,11 @@ class AudioDataset(Dataset):
         augment: AugmentConfig | None = None,
     ):
         self.data_dir = Path(data_dir)
-        self.augmenter = Augmenter(augment) if augment is not None and augment.enabled else None
+        self.augmenter = None
+        if augment is not None and augment.enabled:
+            from speechssl.data.augment import Augmenter  # scipy: only when augmenting
+
+            self.augmenter = Augmenter(augment)
         wav_scp = read_table(self.data_dir / "wav.scp")
         num_samples_file = self.data_dir / "utt2num_samples"
         if not num_samples_file.is_file():

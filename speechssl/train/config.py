@@ -16,7 +16,7 @@ from speechssl.config import (
     read_yaml_mapping,
     to_dict,
 )
-from speechssl.data.augment import AugmentConfig
+from speechssl.data.augment_config import AugmentConfig
 from speechssl.models.config import BackboneConfig, load_backbone_config
 
 PRECISIONS = ("fp32", "bf16", "fp16")

@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from speechssl.config import ConfigError, from_dict
-from speechssl.data.augment import AugmentConfig, Augmenter, stretch_labels
+from speechssl.data.augment import Augmenter
+from speechssl.data.augment_config import AugmentConfig
 from speechssl.data.batch import AudioBatch
-from speechssl.data.dataset import AudioDataset
+from speechssl.data.dataset import AudioDataset, stretch_labels
 from speechssl.data.sampler import BucketBatchSampler
 from speechssl.models.backbone import build_backbone
 from speechssl.models.config import load_backbone_config
