@@ -28,13 +28,10 @@ def pretrain(corpus, exp, updates: int, extra: list[str], resume: bool = False) 
 
 
 def test_augmented_pretraining_resumes_mid_epoch_bit_exactly(smoke_corpus, tmp_path):
-    whole, split, clean = tmp_path / "whole", tmp_path / "split", tmp_path / "clean"
+    whole, split = tmp_path / "whole", tmp_path / "split"
     pretrain(smoke_corpus, whole, 6, AUGMENT)
     pretrain(smoke_corpus, split, 3, AUGMENT)  # 24 utterances in batches of 2: update 3 is mid-epoch
     pretrain(smoke_corpus, split, 6, AUGMENT, resume=True)
-    pretrain(smoke_corpus, clean, 6, [])
     expected, resumed = load_file(whole / "checkpoint_6.safetensors"), load_file(split / "checkpoint_6.safetensors")
     assert all(torch.equal(tensor, resumed[name]) for name, tensor in expected.items())
-    unaugmented = load_file(clean / "checkpoint_6.safetensors")
-    assert not torch.equal(expected["backbone.projection.weight"], unaugmented["backbone.projection.weight"])
     assert "augment:\n    enabled: true" in (whole / "config.yaml").read_text()
