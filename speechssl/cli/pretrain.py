@@ -79,6 +79,7 @@ def build_datasets(cfg: PretrainConfig):
                 min_sample_size=t.min_sample_size,
                 random_crop=split == "train",
                 seed=t.seed,
+                augment=cfg.data.augment if split == "train" else None,
             )
         )
     return sets[0], sets[1], objective_values
@@ -88,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
     from speechssl.config import to_dict
     from speechssl.models.backbone import build_backbone
     from speechssl.objectives import build_objective, objective_config
+    from speechssl.train.collapse import CollapseProbe
     from speechssl.train.distributed import close_world, seed_everything
     from speechssl.train.mfu import training_flops_fn
     from speechssl.train.run import run_training
@@ -109,6 +111,12 @@ def run(args: argparse.Namespace) -> int:
         len(train_set),
         len(valid_set) if valid_set is not None else "no",
     )
+    probe = None
+    if cfg.trainer.collapse_every > 0:
+        collapse = CollapseProbe.from_dataset(
+            valid_set or train_set, cfg.trainer.collapse_utterances, cfg.trainer.seed
+        )
+        probe = collapse.of_objective
     try:
         run_training(
             objective,
@@ -121,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
             resume=args.resume,
             flops_fn=training_flops_fn(objective),
             config=cfg,
+            probe=probe,
         )
     finally:
         close_world()

@@ -21,6 +21,8 @@ class AudioBatch:
         label_lengths: shape (batch,), int64.
         targets: shape (batch, target_len), int64 token ids (CTC) padded with LABEL_PAD.
         target_lengths: shape (batch,), int64.
+        clean_audio: shape (batch, samples), float32, ``audio`` before augmentation (teacher input),
+            present only when the loader augments (speechssl.data.augment).
     """
 
     audio: torch.Tensor
@@ -30,6 +32,7 @@ class AudioBatch:
     label_lengths: torch.Tensor | None = None
     targets: torch.Tensor | None = None
     target_lengths: torch.Tensor | None = None
+    clean_audio: torch.Tensor | None = None
 
     @property
     def size(self) -> int:

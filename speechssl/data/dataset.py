@@ -1,6 +1,7 @@
 """Utterances of a Kaldi data dir as training examples: audio, cropped frame labels, CTC targets.
 
-Crops are deterministic functions of (seed, epoch, index), so a resumed run sees the same samples.
+Crops and augmentation are deterministic functions of (seed, epoch, index), so a resumed run sees
+the same samples.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from speechssl.data.augment_config import AugmentConfig
 from speechssl.data.batch import LABEL_PAD, AudioBatch
 from speechssl.io.audio import SAMPLE_RATE, AudioError, read_audio
 from speechssl.io.kaldi_dir import DataDirError, read_table
@@ -31,12 +33,15 @@ class Example:
         audio: shape (samples,), float32.
         labels: shape (label_frames,), int64 frame labels, or None.
         targets: shape (tokens,), int64 CTC token ids, or None.
+        clean_audio: shape (samples,), float32, the input before augmentation (speed perturbation
+            excepted), or None when the dataset does not augment.
     """
 
     utt: str
     audio: np.ndarray
     labels: np.ndarray | None = None
     targets: np.ndarray | None = None
+    clean_audio: np.ndarray | None = None
 
 
 def crop_labels(labels: np.ndarray, offset: int, length: int, label_rate: float) -> np.ndarray:
@@ -51,6 +56,14 @@ def crop_labels(labels: np.ndarray, offset: int, length: int, label_rate: float)
     return labels[start : start + max(0, min(size, len(labels) - start))]
 
 
+def stretch_labels(labels: np.ndarray, frames: int) -> np.ndarray:
+    """Nearest-frame resampling of frame labels (L,) to ``frames`` labels (speed perturbation)."""
+    if frames == len(labels) or len(labels) == 0:
+        return labels[:frames]
+    source = np.minimum((np.arange(frames) * len(labels) / frames).astype(np.int64), len(labels) - 1)
+    return labels[source]
+
+
 class AudioDataset(Dataset):
     """Utterances of ``data_dir`` (``wav.scp`` + ``utt2num_samples``; ``text`` when ``target_fn``).
 
@@ -58,7 +71,8 @@ class AudioDataset(Dataset):
     ``max_sample_size`` ones are cropped: at a random offset drawn from (seed, epoch, index) when
     ``random_crop``, else from the start; ``max_sample_size=None`` never crops (dev/test decoding).
     An unreadable audio file raises AudioError naming the utterance and file (never skipped, so a
-    broken corpus is noticed instead of silently shrinking).
+    broken corpus is noticed instead of silently shrinking). ``augment`` (enabled) perturbs every
+    example with the draws of (seed, epoch, index) and keeps the clean input in ``clean_audio``.
     """
 
     def __init__(
@@ -71,8 +85,14 @@ class AudioDataset(Dataset):
         min_sample_size: int = 0,
         random_crop: bool = True,
         seed: int = 1,
+        augment: AugmentConfig | None = None,
     ):
         self.data_dir = Path(data_dir)
+        self.augmenter = None
+        if augment is not None and augment.enabled:
+            from speechssl.data.augment import Augmenter  # scipy: only when augmenting
+
+            self.augmenter = Augmenter(augment)
         wav_scp = read_table(self.data_dir / "wav.scp")
         num_samples_file = self.data_dir / "utt2num_samples"
         if not num_samples_file.is_file():
@@ -133,20 +153,33 @@ class AudioDataset(Dataset):
         """Select the epoch whose crops ``__getitem__`` returns."""
         self.epoch = epoch
 
-    def crop_offset(self, index: int, length: int) -> int:
-        """First sample of the crop of example ``index`` whose audio has ``length`` samples."""
+    def crop_offset(self, index: int, length: int, epoch: int | None = None) -> int:
+        """First sample of the crop of example ``index`` whose audio has ``length`` samples, in
+        ``epoch`` (default: the current one)."""
         if self.max_sample_size is None or length <= self.max_sample_size or not self.random_crop:
             return 0
-        rng = np.random.default_rng([self.seed, self.epoch, index])
+        rng = np.random.default_rng([self.seed, self.epoch if epoch is None else epoch, index])
         return int(rng.integers(0, length - self.max_sample_size + 1))
 
     def __getitem__(self, index: int) -> Example:
+        example = self.clean_example(index)
+        if self.augmenter is None:
+            return example
+        augmented = self.augmenter(example.audio, self.seed, self.epoch, index)
+        labels = example.labels
+        if labels is not None and augmented.speed != 1.0:
+            labels = stretch_labels(labels, int(round(len(labels) / augmented.speed)))
+            labels = crop_labels(labels, 0, len(augmented.audio), self.label_rate)
+        return Example(example.utt, augmented.audio, labels, example.targets, clean_audio=augmented.clean)
+
+    def clean_example(self, index: int, epoch: int | None = None) -> Example:
+        """Example ``index`` cropped as in ``epoch`` (default: the current one), never augmented."""
         utt, path = self.utt_ids[index], self.paths[index]
         try:
             audio = read_audio(path)
         except AudioError as error:
             raise AudioError(f"utterance '{utt}': {error}") from None
-        offset = self.crop_offset(index, len(audio))
+        offset = self.crop_offset(index, len(audio), epoch)
         size = len(audio) if self.max_sample_size is None else min(len(audio), self.max_sample_size)
         cropped = audio[offset : offset + size]
         labels = None
@@ -168,12 +201,17 @@ def _pad_int(rows: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def collate(examples: list[Example]) -> AudioBatch:
-    """Zero-pad audio to the longest example: audio (B, T), lengths (B,); labels/targets padded."""
+    """Zero-pad audio (and clean_audio) to the longest example: audio (B, T), lengths (B,);
+    labels/targets padded."""
     lengths = torch.tensor([len(e.audio) for e in examples], dtype=torch.long)
     audio = torch.zeros(len(examples), int(lengths.max()), dtype=torch.float32)
     for i, example in enumerate(examples):
         audio[i, : len(example.audio)] = torch.from_numpy(example.audio)
     batch = AudioBatch(audio=audio, audio_lengths=lengths, utt_ids=[e.utt for e in examples])
+    if examples[0].clean_audio is not None:
+        batch.clean_audio = torch.zeros_like(audio)
+        for i, example in enumerate(examples):
+            batch.clean_audio[i, : len(example.clean_audio)] = torch.from_numpy(example.clean_audio)
     if examples[0].labels is not None:
         batch.labels, batch.label_lengths = _pad_int([e.labels for e in examples])
     if examples[0].targets is not None:

@@ -47,5 +47,5 @@ class Data2VecObjective(TeacherStudentObjective):
         )
         encoded = encode_masked(self.backbone, front, time_mask, channel_mask)
         pred = self.final_proj(encoded.output[time_mask])  # (N, D)
-        target = self.teacher_targets(front.projected, front.padding_mask)[time_mask]
+        target = self.teacher_targets(self.teacher_input(batch, front), front.padding_mask)[time_mask]
         return self.regression_output(pred, target)

@@ -103,7 +103,7 @@ class Data2Vec2Objective(TeacherStudentObjective):
         padding = front.padding_mask.repeat_interleave(clones, dim=0)
         encoded = self.encode_unmasked(front.x.repeat_interleave(clones, dim=0), padding, mask)
         decoded = self.decoder(encoded, ~mask)  # (B*M, T, D)
-        target = self.teacher_targets(front.projected, front.padding_mask)
+        target = self.teacher_targets(self.teacher_input(batch, front), front.padding_mask)
         target = target.repeat_interleave(clones, dim=0)[mask]
         logs = {"student_frames": float(encoded.shape[1]), "masked_pct": float(mask.float().mean())}
         return self.regression_output(decoded[mask], target, logs)

@@ -8,9 +8,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from speechssl.data.batch import AudioBatch
 from speechssl.models.flops import FlopCount
 from speechssl.objectives.base import Objective, ObjectiveOutput
 from speechssl.objectives.ema import EMATeacher, ema_decay_at
+from speechssl.objectives.masked_input import FrontEnd
 from speechssl.objectives.regression import (
     RegressionConfig,
     build_targets,
@@ -61,6 +63,16 @@ class TeacherStudentObjective(Objective):
         """Every student parameter; the teacher copy is excluded."""
         teacher = {id(p) for p in self.teacher.parameters()}
         return [p for p in self.parameters() if p.requires_grad and id(p) not in teacher]
+
+    def teacher_input(self, batch: AudioBatch, front: FrontEnd) -> torch.Tensor:
+        """(B, T, D) projected features the teacher sees: the student's own (``front.projected``),
+        or those of ``batch.clean_audio`` when the loader augmented the student's input (same
+        lengths, so the same frames; no dropout, hence no draw from the RNG)."""
+        if batch.clean_audio is None:
+            return front.projected
+        with torch.no_grad():
+            features, _ = self.backbone.extract_features(batch.clean_audio, batch.audio_lengths)
+            return self.backbone.projection(self.backbone.feature_norm(features))
 
     def teacher_targets(self, x: torch.Tensor, padding_mask: torch.Tensor | None) -> torch.Tensor:
         """Targets from the teacher on unmasked input.

@@ -104,3 +104,25 @@ def plot_learning_curves(runs: dict[str, Path], path: str | os.PathLike, title: 
         wer_axis.legend(fontsize=8)
     figure.suptitle(title)
     return _save(figure, Path(path))
+
+
+def plot_collapse(progress: str | os.PathLike, path: str | os.PathLike, title: str) -> Path | None:
+    """The collapse metric (speechssl.train.collapse) of each layer against updates of one run's
+    ``progress.jsonl``; None when the run did not log it."""
+    from speechssl.train.collapse import collapse_series
+
+    series = collapse_series(read_jsonl(progress))
+    if not series:
+        return None
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(6.5, 4.2))
+    colours = plt.get_cmap("viridis")
+    for layer, (updates, values) in series.items():
+        name = "projected features" if layer == 0 else f"layer {layer}"
+        axis.plot(updates, values, "o-", markersize=3, color=colours(layer / max(len(series) - 1, 1)), label=name)
+    axis.set_xlabel("update")
+    axis.set_ylabel("spectrum AUC (0.5 isotropic, 1 collapsed)")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=7, ncol=2)
+    figure.suptitle(title)
+    return _save(figure, Path(path))

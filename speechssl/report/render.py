@@ -19,7 +19,7 @@ from speechssl.report.collect import (
     collect_rows,
     progress_files,
 )
-from speechssl.report.plots import plot_error_vs_compute, plot_learning_curves
+from speechssl.report.plots import plot_collapse, plot_error_vs_compute, plot_learning_curves
 
 
 def ordered_splits(rows: list[ResultRow]) -> list[str]:
@@ -106,6 +106,10 @@ def render_report(exp_root: str | os.PathLike, out_dir: str | os.PathLike) -> di
             plots.append(plot)
     for stage, runs in progress_files(exp_root).items():
         plot = plot_learning_curves(runs, out_dir / f"learning_curves_{stage}.png", f"{stage} learning curves")
+        if plot is not None:
+            plots.append(plot)
+    for name, progress in progress_files(exp_root)["pretrain"].items():
+        plot = plot_collapse(progress, out_dir / f"collapse_{name}.png", f"{name}: dimensional collapse per layer")
         if plot is not None:
             plots.append(plot)
     generated = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

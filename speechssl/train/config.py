@@ -16,6 +16,7 @@ from speechssl.config import (
     read_yaml_mapping,
     to_dict,
 )
+from speechssl.data.augment_config import AugmentConfig
 from speechssl.models.config import BackboneConfig, load_backbone_config
 
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -96,6 +97,11 @@ class TrainerConfig:
         max_skipped_in_a_row: fail when this many consecutive steps have a non-finite loss/gradient.
         length_noise: relative noise on lengths before bucketing (varies batches between epochs).
         find_unused_parameters: DDP option; ``auto`` turns it on when the model uses layerdrop.
+        collapse_every: updates between measures of the per-layer collapse metric
+            (speechssl.train.collapse) on a fixed held-out batch, written with the next progress
+            record (0 = off). Pre-training only (``speechssl pretrain``).
+        collapse_utterances: utterances of that batch (drawn once with ``seed`` from the valid set,
+            or the train set when there is none).
     """
 
     max_updates: int = 1000
@@ -116,6 +122,8 @@ class TrainerConfig:
     max_skipped_in_a_row: int = 50
     length_noise: float = 0.05
     find_unused_parameters: str = "auto"
+    collapse_every: int = 100
+    collapse_utterances: int = 8
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
@@ -126,6 +134,8 @@ class TrainerConfig:
             raise ConfigError(f"trainer.update_freq must be >= 1, got {self.update_freq}")
         if self.find_unused_parameters not in ("auto", "true", "false"):
             raise ConfigError("trainer.find_unused_parameters: expected auto, true or false")
+        if self.collapse_every < 0 or self.collapse_utterances < 1:
+            raise ConfigError("trainer.collapse_every must be >= 0 and trainer.collapse_utterances >= 1")
 
 
 @dataclass
@@ -137,12 +147,15 @@ class DataConfig:
             validation loss.
         labels, valid_labels: HuBERT label dirs (``exp/labels/<name>``) of train and valid
             (empty = no frame labels; valid_labels is required when labels and valid are set).
+        augment: on-the-fly augmentation of the train set (off unless ``augment.enabled``; the
+            valid set and the collapse probe stay clean), see speechssl.data.augment.
     """
 
     train: str = "data/pretrain"
     valid: str = "data/dev"
     labels: str = ""
     valid_labels: str = ""
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def __post_init__(self) -> None:
         if self.labels and self.valid and not self.valid_labels:

@@ -39,6 +39,7 @@ from speechssl.train.trainer import AUTOCAST_DTYPES, FlopsFn, Trainer
 
 logger = logging.getLogger("speechssl.train")
 ValidateFn = Callable[[Objective], dict]
+ProbeFn = Callable[[Objective], dict]
 
 
 def make_loader(
@@ -100,6 +101,7 @@ def run_training(
     flops_fn: FlopsFn | None = None,
     config: Any = None,
     world: World | None = None,
+    probe: ProbeFn | None = None,
 ) -> dict:
     """Train ``objective`` and return the run summary (also written to ``exp_dir/summary.json``).
 
@@ -111,6 +113,9 @@ def run_training(
         flops_fn: training FLOPs of a batch (forward + backward), for the MFU estimate and
             summary.json (None = no MFU; see speechssl.train.mfu.training_flops_fn).
         config: the resolved run config, saved as ``exp_dir/config.yaml``.
+        probe: optional ``fn(objective) -> {monitor: value}`` run on rank 0 every
+            ``trainer.collapse_every`` updates (the collapse metric); it must only read (no RNG
+            draw, no state change), and its values join the next progress record.
         resume: continue from the newest complete checkpoint in ``exp_dir`` (fresh start if none).
     """
     cfg = trainer_cfg
@@ -197,7 +202,7 @@ def run_training(
     bar = tqdm(
         total=cfg.max_updates or None, initial=trainer.num_updates, desc="train", disable=not world.is_main
     )
-    interval, last_train, last_valid = _Interval(), {}, {}
+    interval, last_train, last_valid, probed = _Interval(), {}, {}, {}
     saved_at = validated_at = -1
     stop = "max_epochs"
     while True:
@@ -220,8 +225,11 @@ def run_training(
             continue
         bar.update(1)
         updates = trainer.num_updates
+        if probe is not None and world.is_main and cfg.collapse_every > 0 and updates % cfg.collapse_every == 0:
+            probed = probe(trainer.objective)
         if updates % cfg.log_interval == 0:
-            last_train = _log_interval(trainer, monitor, interval, run, elapsed(), peak, world)
+            last_train = _log_interval(trainer, monitor, interval, run, elapsed(), peak, world, probed)
+            probed = {}
             bar.set_postfix(loss=f"{last_train['loss']:.3f}", lr=f"{last_train['lr']:.2e}")
             interval = _Interval()
         if out_of_time:
@@ -234,7 +242,7 @@ def run_training(
             saved_at = updates
     bar.close()
     if interval.updates:
-        last_train = _log_interval(trainer, monitor, interval, run, elapsed(), peak, world)
+        last_train = _log_interval(trainer, monitor, interval, run, elapsed(), peak, world, probed)
     if validated_at != trainer.num_updates:
         last_valid = validation() or last_valid
     if saved_at != trainer.num_updates:
@@ -273,8 +281,10 @@ def _log_interval(
     elapsed: float,
     peak: float,
     world: World,
+    probed: dict,
 ) -> dict:
-    """Write one progress record for ``interval`` (a collective call: merges every rank's logs)."""
+    """Write one progress record for ``interval`` plus the ``probed`` monitors (a collective call:
+    merges every rank's logs)."""
     seconds = max(time.perf_counter() - interval.start, 1e-9)
     record = {
         "update": trainer.num_updates,
@@ -290,5 +300,6 @@ def _log_interval(
     if peak > 0:
         record["mfu"] = mfu(interval.flops, seconds, peak * world.size)
     record.update(trainer.pop_logs())
+    record.update(probed)
     monitor.log_train(record)
     return record

@@ -116,3 +116,14 @@ def test_cli_and_empty_experiment(exp, tmp_path, capsys):
 
 def test_format_seconds():
     assert [format_seconds(s) for s in (None, 59, 600, 9000)] == ["-", "59 s", "10.0 min", "2.50 h"]
+
+
+def test_collapse_metric_is_plotted_per_pretraining_run(exp):
+    records = [{"update": 10 * (i + 1), "loss": 5.0 - i, **{f"collapse_auc_{layer}": 0.6 + 0.05 * layer + 0.01 * i
+                                                            for layer in range(3)}} for i in range(3)]
+    (exp / "pretrain/wav2vec2/progress.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    results = render_report(exp, exp)
+    assert "collapse_wav2vec2.png" in results["plots"]
+    assert "collapse_hubert.png" not in results["plots"]  # its progress has no collapse records
+    assert (exp / "collapse_wav2vec2.png").read_bytes()[:8] == PNG_MAGIC
+    assert "](collapse_wav2vec2.png)" in (exp / "RESULTS.md").read_text()
