@@ -136,3 +136,24 @@ def test_a_damaged_milestone_index_names_the_file(tmp_path):
     (tmp_path / "milestones.json").write_text('{"budget": 1}')
     with pytest.raises(ValueError, match="milestones.json: not a milestone index"):
         read_milestones(tmp_path)
+
+
+def test_planned_flops_replay_the_trainer_count(tmp_path):
+    from speechssl.train.flops_plan import planned_flops
+
+    data = make_data_dir(tmp_path / "corpus", num_utts=9, min_len=1000, max_len=9000)
+    cfg = _cfg(max_updates=7, update_freq=2, max_tokens=12000)
+
+    def per_utterance(samples: int) -> float:
+        return 3.0 * samples + 1e4
+
+    def flops_fn(batch) -> float:
+        return sum(per_utterance(n) for n in batch.audio_lengths.tolist())
+
+    summary = _train(tmp_path / "exp", data, cfg, flops_fn=flops_fn)
+    sizes = AudioDataset(data, max_sample_size=cfg.max_sample_size).sizes
+    plan = planned_flops(sizes, cfg, per_utterance, 7)
+    assert summary["epoch"] >= 2 and len(plan) == 7  # the replay crosses an epoch boundary
+    assert plan[-1] == summary["training_flops"] and (plan[1:] > plan[:-1]).all()
+    plan_2 = planned_flops(sizes, _cfg(max_epochs=1, update_freq=2, max_tokens=12000), per_utterance, 100)
+    assert len(plan_2) < 7 and plan_2[-1] == pytest.approx(3.0 * sizes.sum() + 1e4 * len(sizes))
