@@ -58,8 +58,9 @@ def base_overrides(objective: str, plan: CurvePlan) -> list[str]:
     return overrides
 
 
-def unit_flops(objective: str, plan: CurvePlan) -> float:
-    """Training FLOPs of the first ``UNIT_UPDATES`` updates of the recipe config (replayed exactly)."""
+def planned(objective: str, plan: CurvePlan, updates: int):
+    """Cumulative training FLOPs after each of the first ``updates`` updates of the recipe config,
+    replayed exactly from its sampler (``speechssl.train.flops_plan``); shape (updates,)."""
     from speechssl.cli.pretrain import build_datasets
     from speechssl.models.backbone import build_backbone
     from speechssl.objectives import build_objective, objective_config
@@ -70,7 +71,26 @@ def unit_flops(objective: str, plan: CurvePlan) -> float:
     cfg = load_pretrain_config(config_path(objective), base_overrides(objective, plan))
     train, _, values = build_datasets(cfg)
     model = build_objective(cfg.objective, build_backbone(cfg.model), objective_config(cfg.objective, values))
-    return float(planned_flops(train.sizes, cfg.trainer, utterance_flops_fn(model), UNIT_UPDATES)[-1])
+    return planned_flops(train.sizes, cfg.trainer, utterance_flops_fn(model), updates)
+
+
+def unit_flops(objective: str, plan: CurvePlan) -> float:
+    """Training FLOPs of the first ``UNIT_UPDATES`` updates of the recipe config: its 1x."""
+    return float(planned(objective, plan, UNIT_UPDATES)[-1])
+
+
+def print_units(plan: CurvePlan, objectives: list[str], recipe_gflops: float) -> None:
+    """Per objective: 1x, mean FLOPs per update, and the updates run.sh's budget gives (HuBERT: per
+    iteration, half the budget each)."""
+    import numpy as np
+
+    for objective in objectives:
+        cumulative = planned(objective, plan, 4 * UNIT_UPDATES)
+        budget = recipe_gflops * 1e9 / (2 if objective == "hubert" else 1)
+        updates = int(np.searchsorted(cumulative, budget) + 1)
+        print(f"{objective}: 1x = {cumulative[UNIT_UPDATES - 1]:.4e} FLOPs "
+              f"({cumulative[UNIT_UPDATES - 1] / UNIT_UPDATES:.4e} per update); "
+              f"{budget:.4e} FLOPs = {updates} updates")
 
 
 def schedule_overrides(objective: str, horizon: float) -> list[str]:
@@ -158,10 +178,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--plan", nargs="+", default=["hubert:8", "wav2vec2:8", "data2vec:8", "data2vec2:8",
                                                         "hubert:32", "data2vec2:32"],
                         help="OBJECTIVE:UNITS entries, run in order")
+    parser.add_argument("--print-units", type=float, default=None, metavar="RECIPE_GFLOPS",
+                        help="only print each objective's 1x and the updates of this run.sh budget")
     args = parser.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("MKL_NUM_THREADS", "1")
     plan = CurvePlan(args.data, args.labels, args.out)
+    if args.print_units is not None:
+        print_units(plan, sorted({entry.partition(":")[0] for entry in args.plan}), args.print_units)
+        return
     plan.out.mkdir(parents=True, exist_ok=True)
     rows: dict = {}
     for entry in args.plan:
