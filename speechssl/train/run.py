@@ -227,6 +227,7 @@ def run_training(
             trainer.schedule_horizon = budget.horizon_updates(
                 trainer.num_updates, run["training_flops"], next_flops
             )
+            bar.total = trainer.schedule_horizon  # the updates the budget is expected to give
         stats = trainer.train_step(batches)
         run["audio_seconds"] += stats["audio_samples"] / SAMPLE_RATE
         run["training_flops"] += stats["training_flops"]
