@@ -24,8 +24,8 @@ kmeans_percent=0.2     # fraction of the training frames used to fit k-means
 lm_order=3
 lm_weights=0.5,1,2     # LM weight grid tuned on dev
 word_scores=-1,0,1     # word insertion score grid tuned on dev
-pretrain_seconds=180   # wall-time budget of each pre-training run (HuBERT runs two); 0 = none
-pretrain_updates=      # override every pre-training run's max_updates (empty: config value)
+pretrain_gflops=7750   # training GFLOPs of every objective (HuBERT: both iterations, half each): docs/budgets.md
+pretrain_updates=      # also cap every pre-training run's updates (empty: no cap; the FLOPs decide)
 finetune_updates=      # override the fine-tuning max_updates (empty: config value)
 scratch_seeds=3        # scratch baselines with seeds 1..N: their spread is the table's noise level
 
@@ -38,9 +38,11 @@ else
   objectives=$objective
 fi
 # Pre-training on the mini corpus skips the validation loss (it costs more than it tells here).
+# Equal compute: every objective stops at the same analytic training FLOPs, on any machine.
 pretrain_overrides=(--set "data.train=$data/pretrain" --set 'data.valid=""'
-  --set "trainer.max_wall_seconds=$pretrain_seconds")
-[ -n "$pretrain_updates" ] && pretrain_overrides+=(--set "trainer.max_updates=$pretrain_updates")
+  --set "trainer.max_updates=${pretrain_updates:-0}")
+objective_flops=(--set "trainer.max_flops=${pretrain_gflops}e9")
+hubert_iteration_flops=(--set "trainer.max_flops=$((pretrain_gflops / 2))e9")
 finetune_overrides=(--set "data.train=$data/train" --set "data.valid=$data/dev")
 [ -n "$finetune_updates" ] && finetune_overrides+=(--set "trainer.max_updates=$finetune_updates")
 # The scratch baseline's own settings, chosen on dev (docs/mini_diagnosis.md, section 6): random
@@ -83,11 +85,11 @@ fi
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
   log "Stage 5: pre-train ($objectives) with the $model backbone"
   for obj in $objectives; do
-    labels=()
-    [ "$obj" = hubert ] && labels=(--set "data.labels=$exp/labels/mfcc/train")
+    labels=() budget=("${objective_flops[@]}")
+    [ "$obj" = hubert ] && labels=(--set "data.labels=$exp/labels/mfcc/train") budget=("${hubert_iteration_flops[@]}")
     local/run_once.sh "$exp/pretrain/$obj" \
       speechssl pretrain --config "conf/pretrain/${obj}_${model}.yaml" --exp-dir "$exp/pretrain/$obj" \
-        "${labels[@]}" "${pretrain_overrides[@]}" --resume
+        "${labels[@]}" "${pretrain_overrides[@]}" "${budget[@]}" --resume
   done
 fi
 
@@ -101,7 +103,7 @@ if [ $stage -le 6 ] && [ $stop_stage -ge 6 ] && [[ " $objectives " == *" hubert 
   local/run_once.sh "$exp/pretrain/hubert_iter2" \
     speechssl pretrain --config "conf/pretrain/hubert_${model}.yaml" \
       --exp-dir "$exp/pretrain/hubert_iter2" --set "data.labels=$exp/labels/hubert_iter1/train" \
-      "${pretrain_overrides[@]}" --resume
+      "${pretrain_overrides[@]}" "${hubert_iteration_flops[@]}" --resume
 fi
 
 # Fine-tuning targets: the scratch baseline (one run per seed) and the final model of every objective.

@@ -83,6 +83,14 @@ class TrainerConfig:
         max_updates: stop after this many optimizer steps (0 = no limit).
         max_epochs: stop after this many epochs (0 = no limit).
         max_wall_seconds: stop cleanly, saving a checkpoint, after this much time (0 = no limit).
+        max_flops: stop at the first update whose cumulative training FLOPs (the analytic count of
+            ``flops_fn``, every rank together) reach this budget (0 = no limit). Unlike the wall
+            time it depends on nothing but the data, so every machine stops at the same update.
+        horizon_flops: with a FLOP budget, the learning-rate schedule's horizon in training FLOPs
+            (0 = ``max_flops``); ``max_updates`` is then only a cap. Set it above ``max_flops`` to
+            stop a long schedule early and ``--resume`` it later with a larger ``max_flops``.
+        keep_flops_milestones: training-FLOP budgets at which a checkpoint is kept for good, as
+            ``milestone_<update>.*`` listed in ``milestones.json`` (compute curves from one run).
         max_tokens: audio samples per batch, padding included (batch size x longest crop).
         max_sample_size, min_sample_size: crop longer and drop shorter utterances (samples).
         update_freq: batches accumulated per optimizer step (simulates more GPUs).
@@ -107,6 +115,9 @@ class TrainerConfig:
     max_updates: int = 1000
     max_epochs: int = 0
     max_wall_seconds: float = 0.0
+    max_flops: float = 0.0
+    horizon_flops: float = 0.0
+    keep_flops_milestones: list[float] = field(default_factory=list)
     max_tokens: int = 1_400_000
     max_sample_size: int = 250_000
     min_sample_size: int = 32_000
@@ -136,6 +147,10 @@ class TrainerConfig:
             raise ConfigError("trainer.find_unused_parameters: expected auto, true or false")
         if self.collapse_every < 0 or self.collapse_utterances < 1:
             raise ConfigError("trainer.collapse_every must be >= 0 and trainer.collapse_utterances >= 1")
+        if self.max_flops < 0 or self.horizon_flops < 0 or any(m <= 0 for m in self.keep_flops_milestones):
+            raise ConfigError("trainer.max_flops, horizon_flops and keep_flops_milestones must be positive (0 = none)")
+        if self.horizon_flops > 0 and self.max_flops <= 0:
+            raise ConfigError("trainer.horizon_flops needs trainer.max_flops (the budget it schedules)")
 
 
 @dataclass

@@ -22,6 +22,7 @@ from speechssl.io.atomic import atomic_write_text
 from speechssl.io.audio import SAMPLE_RATE
 from speechssl.objectives.base import Objective
 from speechssl.train import checkpoint as ckpt
+from speechssl.train.budget import FlopBudget, group_flops, milestone_name, write_milestones
 from speechssl.train.config import OptimConfig, ScheduleConfig, TrainerConfig
 from speechssl.train.curves import plot_learning_curve
 from speechssl.train.distributed import (
@@ -119,8 +120,13 @@ def run_training(
         resume: continue from the newest complete checkpoint in ``exp_dir`` (fresh start if none).
     """
     cfg = trainer_cfg
-    if cfg.max_updates <= 0 and cfg.max_epochs <= 0 and cfg.max_wall_seconds <= 0:
-        raise ValueError("set trainer.max_updates, trainer.max_epochs or trainer.max_wall_seconds")
+    if max(cfg.max_updates, cfg.max_epochs, cfg.max_wall_seconds, cfg.max_flops) <= 0:
+        raise ValueError(
+            "set trainer.max_updates, trainer.max_epochs, trainer.max_wall_seconds or trainer.max_flops"
+        )
+    budget = FlopBudget(cfg)
+    if budget.counts_flops and flops_fn is None:
+        raise ValueError("trainer.max_flops and trainer.keep_flops_milestones need a FLOP count (flops_fn)")
     world = world or init_world(cfg.device)
     exp_dir = Path(exp_dir)
     latest = ckpt.latest_checkpoint(exp_dir)
@@ -134,6 +140,7 @@ def run_training(
         "audio_seconds": 0.0,
         "training_flops": 0.0,
         "best": None,
+        "milestones": [],
     }
     if resume and latest is not None:
         try:
@@ -144,6 +151,9 @@ def run_training(
             raise ckpt.CheckpointError(f"{error}; {hint}") from None
         trainer.load_state_dict(state, weights)
         run.update(state["run"])
+        budget = FlopBudget(cfg, run["milestones"])
+        for passed in budget.drop_passed(run["training_flops"]):
+            logger.warning("milestone %.4g FLOPs was passed before this resume: no checkpoint kept", passed)
         logger.info("resumed from %s at update %d", latest, trainer.num_updates)
     else:
         seed_everything(cfg.seed + 1000 * world.rank)  # ranks draw different masks
@@ -209,19 +219,31 @@ def run_training(
         if cfg.max_updates > 0 and trainer.num_updates >= cfg.max_updates:
             stop = "max_updates"
             break
+        if budget.exhausted(run["training_flops"]):  # a resumed run that had spent its budget
+            stop = "max_flops"
+            break
         group = [item for _, item in zip(range(cfg.update_freq), stream)]
         if not group:
             break
         run["epoch"], run["consumed"] = group[-1][0], group[-1][1]
-        stats = trainer.train_step([batch for _, _, batch in group])
+        batches = [batch for _, _, batch in group]
+        if budget.max_flops > 0:  # the schedule ends where the budget will, at the FLOPs per update so far
+            next_flops = group_flops(flops_fn, batches, world.device)
+            trainer.schedule_horizon = budget.horizon_updates(
+                trainer.num_updates, run["training_flops"], next_flops
+            )
+            bar.total = trainer.schedule_horizon  # the updates the budget is expected to give
+        stats = trainer.train_step(batches)
         run["audio_seconds"] += stats["audio_samples"] / SAMPLE_RATE
         run["training_flops"] += stats["training_flops"]
         interval.add(stats)
-        out_of_time = False
+        out_of_budget = ""
         if cfg.max_wall_seconds > 0:  # every rank must agree, or one would wait for the others forever
             late = torch.tensor([float(elapsed() > cfg.max_wall_seconds)], device=world.device)
-            out_of_time = bool(all_reduce_sum(late).item() > 0)
-        if stats["skipped"] and not out_of_time:
+            out_of_budget = "max_wall_seconds" if all_reduce_sum(late).item() > 0 else ""
+        if budget.exhausted(run["training_flops"]):  # the same count on every rank: no vote needed
+            out_of_budget = out_of_budget or "max_flops"
+        if stats["skipped"] and not out_of_budget:
             continue
         bar.update(1)
         updates = trainer.num_updates
@@ -232,8 +254,14 @@ def run_training(
             probed = {}
             bar.set_postfix(loss=f"{last_train['loss']:.3f}", lr=f"{last_train['lr']:.2e}")
             interval = _Interval()
-        if out_of_time:
-            stop = "max_wall_seconds"
+        due = budget.due(run["training_flops"])
+        if due:
+            run["milestones"] = budget.record(due, updates, run["training_flops"])
+            save(milestone_name(updates))
+            if world.is_main:
+                write_milestones(exp_dir, run["milestones"])
+        if out_of_budget:
+            stop = out_of_budget
             break
         if cfg.validate_interval_updates > 0 and updates % cfg.validate_interval_updates == 0:
             last_valid, validated_at = validation() or last_valid, updates
@@ -254,6 +282,7 @@ def run_training(
         "wall_seconds": elapsed(),
         "audio_seconds": run["audio_seconds"],
         "training_flops": run["training_flops"],
+        "milestones": run["milestones"],
         "skipped_steps": trainer.skipped_steps,
         "train_loss": last_train.get("loss"),
         "valid": last_valid,

@@ -82,6 +82,7 @@ class Trainer:
         self.optimizer = build_optimizer(self.params, optim_cfg)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=trainer_cfg.precision == "fp16")
         self.num_updates = 0
+        self.schedule_horizon = trainer_cfg.max_updates  # a FLOP budget sets it before each update
         self.skipped_steps = 0
         self.skipped_in_a_row = 0
         self.logs: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
@@ -94,7 +95,7 @@ class Trainer:
 
     def current_lr(self) -> float:
         """Learning rate of the next optimizer step."""
-        scale = lr_scale(self.num_updates + 1, self.schedule_cfg, self.cfg.max_updates)
+        scale = lr_scale(self.num_updates + 1, self.schedule_cfg, self.schedule_horizon)
         return self.optim_cfg.lr * scale
 
     def train_step(self, batches: list[AudioBatch]) -> dict:
