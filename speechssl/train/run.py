@@ -16,7 +16,8 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from speechssl.config import save_config
-from speechssl.data.dataset import AudioDataset, collate, worker_init
+from speechssl.data.batch import AudioBatch
+from speechssl.data.dataset import AudioDataset, SkippedUtterances, collate, worker_init
 from speechssl.data.sampler import BucketBatchSampler
 from speechssl.io.atomic import atomic_write_text
 from speechssl.io.audio import SAMPLE_RATE
@@ -26,6 +27,7 @@ from speechssl.train.config import OptimConfig, ScheduleConfig, TrainerConfig
 from speechssl.train.curves import plot_learning_curve
 from speechssl.train.distributed import (
     World,
+    all_gather_objects,
     all_reduce_sum,
     barrier,
     get_rng_state,
@@ -129,6 +131,7 @@ def run_training(
         "audio_seconds": 0.0,
         "training_flops": 0.0,
         "best": None,
+        "skipped_utterances": {},
     }
     if resume and latest is not None:
         try:
@@ -156,12 +159,15 @@ def run_training(
     )
     session_start = time.perf_counter()
     elapsed_before = run["elapsed"]
+    skipped = SkippedUtterances(run["skipped_utterances"])
 
     def elapsed() -> float:
         return elapsed_before + time.perf_counter() - session_start
 
     def save(name: str) -> None:
         state = trainer.state_dict()  # collective: gathers every rank's RNG state
+        skipped.merge(all_gather_objects(skipped.reasons))
+        run["skipped_utterances"] = skipped.reasons
         if world.is_main:
             state["run"] = {**run, "elapsed": elapsed()}
             state["world_size"] = world.size
@@ -208,7 +214,10 @@ def run_training(
         if not group:
             break
         run["epoch"], run["consumed"] = group[-1][0], group[-1][1]
-        stats = trainer.train_step([batch for _, _, batch in group])
+        batches = _usable_batches([batch for _, _, batch in group], skipped, world)
+        if not batches:
+            continue
+        stats = trainer.train_step(batches)
         run["audio_seconds"] += stats["audio_samples"] / SAMPLE_RATE
         run["training_flops"] += stats["training_flops"]
         interval.add(stats)
@@ -239,6 +248,12 @@ def run_training(
         last_valid = validation() or last_valid
     if saved_at != trainer.num_updates:
         save(ckpt.checkpoint_name(trainer.num_updates))
+    skipped.merge(all_gather_objects(skipped.reasons))
+    if skipped.reasons:
+        logger.warning(
+            "skipped %d utterance(s) whose audio cannot be used; `speechssl data validate DIR "
+            "--fix OUT` writes a data dir without them", len(skipped.reasons)
+        )
     summary = {
         "stopped_by": stop,
         "updates": trainer.num_updates,
@@ -247,6 +262,8 @@ def run_training(
         "audio_seconds": run["audio_seconds"],
         "training_flops": run["training_flops"],
         "skipped_steps": trainer.skipped_steps,
+        "skipped_utterances": len(skipped.reasons),
+        "skipped_utterance_problems": dict(sorted(skipped.reasons.items())[:100]),
         "train_loss": last_train.get("loss"),
         "valid": last_valid,
         "best": run["best"],
@@ -263,6 +280,21 @@ def run_training(
     monitor.close()
     barrier()
     return summary
+
+
+def _usable_batches(batches: list[AudioBatch], skipped: SkippedUtterances, world: World) -> list:
+    """``batches`` without the empty ones (every utterance skipped), the skipped utterances
+    counted; [] on every rank when some rank has nothing left (DDP needs each rank's backward)."""
+    for batch in batches:
+        skipped.add(batch)
+    usable = [batch for batch in batches if batch.size > 0]
+    empty = float(not usable)
+    if world.size > 1:
+        empty = float(all_reduce_sum(torch.tensor([empty], device=world.device)).item())
+    if empty:
+        logger.warning("no usable utterance in the batches of %d rank(s): update skipped", int(empty))
+        return []
+    return usable
 
 
 def _log_interval(
