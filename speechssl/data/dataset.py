@@ -150,6 +150,11 @@ class AudioDataset(Dataset):
         utt, path = self.utt_ids[index], self.paths[index]
         try:
             audio = read_audio(path)
+            if len(audio) != self.lengths[index]:  # a truncated file decodes without an error
+                raise AudioError(
+                    f"{path}: {len(audio)} samples but utt2num_samples says {self.lengths[index]}"
+                    " (truncated or replaced?); fix it with `speechssl data validate DIR --fix OUT`"
+                )
         except AudioError as error:
             if not self.skip_bad_audio:
                 raise AudioError(f"utterance '{utt}': {error}") from None

@@ -27,6 +27,8 @@ def read_audio(path: str | os.PathLike, expected_rate: int = SAMPLE_RATE) -> np.
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise AudioError(f"{path}: audio file not found")
+    if os.path.getsize(path) == 0:
+        raise AudioError(f"{path}: empty audio file (0 bytes)")
     try:
         samples, rate = soundfile.read(path, dtype="float32", always_2d=True)
     except Exception as error:  # soundfile raises several types for corrupt data
