@@ -82,7 +82,9 @@ class AudioDataset(Dataset):
         wav_scp = read_table(self.data_dir / "wav.scp")
         num_samples_file = self.data_dir / "utt2num_samples"
         if not num_samples_file.is_file():
-            raise DataDirError(f"{num_samples_file}: file not found (run `speechssl data validate --fix`)")
+            raise DataDirError(
+                f"{num_samples_file}: file not found (run `speechssl data complete {self.data_dir}`)"
+            )
         num_samples = {k: int(v) for k, v in read_table(num_samples_file).items()}
         texts = read_table(self.data_dir / "text") if target_fn is not None else {}
         self.utt_ids: list[str] = []
