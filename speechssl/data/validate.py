@@ -113,9 +113,9 @@ def _check_audio(
         )
     if samples.shape[1] != 1:
         found += problem("channels", f"{samples.shape[1]} channels, expected mono")
-    content = sample_problem(samples.reshape(-1))
-    if content:
-        found += problem("silent audio" if content.startswith("silent") else "non-finite audio", content)
+    reason, detail = sample_problem(samples.reshape(-1))
+    if reason:
+        found += problem(reason, detail)
     if samples.shape[0] != info.frames:
         found += problem(
             "corrupt audio", f"decoded {samples.shape[0]} samples, header says {info.frames}"

@@ -39,14 +39,15 @@ def read_audio(path: str | os.PathLike, expected_rate: int = SAMPLE_RATE) -> np.
         raise AudioError(f"{path}: {samples.shape[1]} channels, expected mono (downmix it)")
     if samples.shape[0] == 0:
         raise AudioError(f"{path}: empty audio (0 samples)")
-    problem = sample_problem(samples[:, 0])
+    _, problem = sample_problem(samples[:, 0])
     if problem:
         raise AudioError(f"{path}: {problem}")
     return samples[:, 0]
 
 
-def sample_problem(samples: np.ndarray) -> str:
-    """What makes decoded ``samples`` (shape (num_samples,)) unusable, or "" when they are fine.
+def sample_problem(samples: np.ndarray) -> tuple[str, str]:
+    """(``non-finite audio`` or ``silent audio``, one-line detail) of decoded ``samples`` (shape
+    (num_samples,)) that cannot be used, or ("", "") when they are fine.
 
     Non-finite samples (NaN/Inf, possible in float WAV files) turn every loss and feature into
     NaN; an all-zero file has no signal to learn from (and a zero variance to normalise by).
@@ -55,15 +56,15 @@ def sample_problem(samples: np.ndarray) -> str:
     if not finite.all():
         bad = np.flatnonzero(~finite)
         kind = "NaN" if np.isnan(samples[bad[0]]) else "Inf"
-        return (
+        return "non-finite audio", (
             f"{len(bad)} non-finite sample(s) ({kind} first at sample {bad[0]}); re-encode the "
             "file or drop it with `speechssl data validate DIR --fix OUT`"
         )
     if not samples.any():
-        return (
+        return "silent audio", (
             "silent audio (every sample is 0); drop it with `speechssl data validate DIR --fix OUT`"
         )
-    return ""
+    return "", ""
 
 
 def audio_info(path: str | os.PathLike) -> tuple[int, int, int]:
