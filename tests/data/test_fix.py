@@ -162,3 +162,16 @@ def test_fix_target_that_is_a_file_is_one_line(tiny, tmp_path, capsys):
     assert target.read_text() == "x"
     assert main(["data", "validate", str(target)]) == 1
     assert _err_lines(capsys)[0] == f"{target}: is a file, not a data dir"
+
+
+def test_complete_leaves_out_unreadable_files_and_names_them(tiny, capsys):
+    data, wav = tiny
+    _plain_kaldi_dir(data)
+    utt = sorted(wav)[3]
+    open(wav[utt], "wb").write(b"not audio at all")
+    assert main(["data", "complete", str(data)]) == 0
+    err = _err_lines(capsys)
+    assert len(err) == 1 and err[0].startswith(f"{data}: utt {utt}: {wav[utt]}: cannot decode audio")
+    assert utt not in read_table(data / "utt2num_samples") and len(read_table(data / "utt2dur")) == 5
+    assert main(["data", "validate", str(data)]) == 1
+    assert _err_lines(capsys)[-1] == f"{data}: 3 problem(s); --fix would drop 1 utterance(s)"
