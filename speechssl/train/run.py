@@ -205,6 +205,7 @@ def run_training(
     )
     interval, last_train, last_valid = _Interval(), {}, {}
     saved_at = validated_at = -1
+    empty_in_a_row, epoch_batches = 0, len(sampler)
     stop = "max_epochs"
     while True:
         if cfg.max_updates > 0 and trainer.num_updates >= cfg.max_updates:
@@ -216,7 +217,16 @@ def run_training(
         run["epoch"], run["consumed"] = group[-1][0], group[-1][1]
         batches = _usable_batches([batch for _, _, batch in group], skipped, world)
         if not batches:
+            empty_in_a_row += 1
+            if empty_in_a_row > epoch_batches:  # every rank agrees: emptiness is all-reduced
+                bar.close()
+                monitor.close()
+                raise ValueError(
+                    f"{train_set.data_dir}: no usable utterance in a whole epoch ({len(skipped.reasons)}"
+                    f" skipped); check it with `speechssl data validate {train_set.data_dir}`"
+                )
             continue
+        empty_in_a_row = 0
         stats = trainer.train_step(batches)
         run["audio_seconds"] += stats["audio_samples"] / SAMPLE_RATE
         run["training_flops"] += stats["training_flops"]

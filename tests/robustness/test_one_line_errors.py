@@ -137,3 +137,14 @@ def test_plain_kaldi_dir_fixed_by_validate_trains(tmp_path, capsys):
     sets = _sets(TINY + [f"data.train={fixed}", "data.valid=''"])
     assert main(PRETRAIN + ["--exp-dir", str(exp)] + sets) == 0
     assert json.loads((exp / "summary.json").read_text())["updates"] == 1
+
+
+def test_a_corpus_with_no_usable_audio_stops_after_one_epoch(tmp_path, capsys):
+    utts = tuple(f"spk{i % 2}-utt{i:03d}" for i in range(3))
+    data = make_data_dir(tmp_path, num_utts=3, min_len=16000, max_len=20000, nan_utts=utts)
+    sets = _sets(TINY + [f"data.train={data}", "data.valid=''"])
+    assert main(PRETRAIN + ["--exp-dir", str(tmp_path / "exp")] + sets) == 1
+    assert _err(capsys) == [
+        f"speechssl pretrain: error: {data}: no usable utterance in a whole epoch (3 skipped); "
+        f"check it with `speechssl data validate {data}`"
+    ]
