@@ -97,6 +97,11 @@ def _rewrite_table(path: Path, change) -> None:
     path.write_text("\n".join(change(lines)) + "\n")
 
 
+def _replace_line(path: Path, utt: str, new_line: str) -> None:
+    """Replace the line of ``utt`` in the table at ``path``."""
+    _rewrite_table(path, lambda lines: [new_line if l.startswith(utt + " ") else l for l in lines])
+
+
 def _break(data: Path, wav: dict[str, str], fault: str) -> str:
     """Apply ``fault`` to utterance BAD of ``data``; returns the utterance id."""
     utt = sorted(wav)[BAD]
@@ -119,13 +124,13 @@ def _break(data: Path, wav: dict[str, str], fault: str) -> str:
         soundfile.write(wav_path, samples, rate, subtype="FLOAT")
         if fault == "truncated_wav":  # decodes without an error: libsndfile trusts the file size
             wav_path.write_bytes(wav_path.read_bytes()[: wav_path.stat().st_size // 2])
-        _rewrite_table(data / "wav.scp", lambda ls: [f"{utt} {wav_path}" if l.startswith(utt + " ") else l for l in ls])
+        _replace_line(data / "wav.scp", utt, f"{utt} {wav_path}")
     elif fault == "missing_file":
         path.unlink()
     elif fault == "empty_text":
-        _rewrite_table(data / "text", lambda ls: [utt if l.startswith(utt + " ") else l for l in ls])
+        _replace_line(data / "text", utt, utt)
     elif fault == "unknown_chars":
-        _rewrite_table(data / "text", lambda ls: [f"{utt} HELLO WÖRLD 42" if l.startswith(utt + " ") else l for l in ls])
+        _replace_line(data / "text", utt, f"{utt} HELLO WÖRLD 42")
     elif fault == "duplicate_key":
         _rewrite_table(data / "wav.scp", lambda ls: ls[: BAD + 1] + [ls[BAD]] + ls[BAD + 1 :])
     elif fault == "unsorted_keys":
@@ -156,8 +161,9 @@ def _faulty(bench, smoke_corpus, fault: str) -> tuple[Path, str, Path]:
         labels = _labels(data, dest / "labels")
         if fault in LABEL_FAULTS:
             utt = sorted(wav)[BAD]
-            if fault == "label_length":
-                _rewrite_table(labels / "labels.txt", lambda ls: [l.rsplit(" ", 30)[0] if l.startswith(utt + " ") else l for l in ls])
+            if fault == "label_length":  # 30 labels (0.6 s) short
+                line = read_table(labels / "labels.txt")[utt]
+                _replace_line(labels / "labels.txt", utt, f"{utt} {line.rsplit(' ', 30)[0]}")
             else:
                 (labels / "dict.txt").write_text("".join(f"{i} 1\n" for i in range(4)))
         else:
