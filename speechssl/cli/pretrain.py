@@ -9,7 +9,8 @@ import argparse
 import dataclasses
 import logging
 
-from speechssl.cli.options import add_overrides_argument
+from speechssl.cli.main import CommandError
+from speechssl.cli.options import add_overrides_argument, check_exp_dir
 from speechssl.train.config import PretrainConfig, load_pretrain_config
 
 logger = logging.getLogger("speechssl.pretrain")
@@ -93,7 +94,9 @@ def run(args: argparse.Namespace) -> int:
     from speechssl.train.distributed import close_world, seed_everything
     from speechssl.train.mfu import training_flops_fn
     from speechssl.train.run import run_training
+    from speechssl.train.trainer import TrainingDiverged
 
+    check_exp_dir(args.exp_dir, args.resume)
     overrides = list(args.overrides) + ([f"objective={args.objective}"] if args.objective else [])
     cfg = load_pretrain_config(args.config, overrides)
     objective_config(cfg.objective)  # fails early, listing the names, on an unknown objective
@@ -131,6 +134,8 @@ def run(args: argparse.Namespace) -> int:
             config=cfg,
             probe=probe,
         )
+    except TrainingDiverged as error:
+        raise CommandError(f"{args.exp_dir}: {error}") from None
     finally:
         close_world()
     return 0

@@ -35,6 +35,7 @@ class Example:
         targets: shape (tokens,), int64 CTC token ids, or None.
         clean_audio: shape (samples,), float32, the input before augmentation (speed perturbation
             excepted), or None when the dataset does not augment.
+        problem: why the audio cannot be used ("" when it can; ``audio`` is then empty).
     """
 
     utt: str
@@ -42,6 +43,7 @@ class Example:
     labels: np.ndarray | None = None
     targets: np.ndarray | None = None
     clean_audio: np.ndarray | None = None
+    problem: str = ""
 
 
 def crop_labels(labels: np.ndarray, offset: int, length: int, label_rate: float) -> np.ndarray:
@@ -70,9 +72,12 @@ class AudioDataset(Dataset):
     Utterances shorter than ``min_sample_size`` are dropped (counted in the log). Longer than
     ``max_sample_size`` ones are cropped: at a random offset drawn from (seed, epoch, index) when
     ``random_crop``, else from the start; ``max_sample_size=None`` never crops (dev/test decoding).
-    An unreadable audio file raises AudioError naming the utterance and file (never skipped, so a
-    broken corpus is noticed instead of silently shrinking). ``augment`` (enabled) perturbs every
-    example with the draws of (seed, epoch, index) and keeps the clean input in ``clean_audio``.
+    Audio that cannot be used (unreadable, NaN/Inf, silent: ``read_audio``) is skipped when
+    ``skip_bad_audio``: the example carries the problem, ``collate`` leaves it out of the batch and
+    lists it in ``AudioBatch.skipped``, and whoever consumes the batches counts it
+    (``SkippedUtterances``). Otherwise AudioError names the utterance and file. ``augment``
+    (enabled) perturbs every example with the draws of (seed, epoch, index) and keeps the clean
+    input in ``clean_audio``.
     """
 
     def __init__(
@@ -86,8 +91,10 @@ class AudioDataset(Dataset):
         random_crop: bool = True,
         seed: int = 1,
         augment: AugmentConfig | None = None,
+        skip_bad_audio: bool = True,
     ):
         self.data_dir = Path(data_dir)
+        self.skip_bad_audio = skip_bad_audio
         self.augmenter = None
         if augment is not None and augment.enabled:
             from speechssl.data.augment import Augmenter  # scipy: only when augmenting
@@ -96,7 +103,9 @@ class AudioDataset(Dataset):
         wav_scp = read_table(self.data_dir / "wav.scp")
         num_samples_file = self.data_dir / "utt2num_samples"
         if not num_samples_file.is_file():
-            raise DataDirError(f"{num_samples_file}: file not found (run `speechssl data validate --fix`)")
+            raise DataDirError(
+                f"{num_samples_file}: file not found (run `speechssl data complete {self.data_dir}`)"
+            )
         num_samples = {k: int(v) for k, v in read_table(num_samples_file).items()}
         texts = read_table(self.data_dir / "text") if target_fn is not None else {}
         self.utt_ids: list[str] = []
@@ -163,7 +172,7 @@ class AudioDataset(Dataset):
 
     def __getitem__(self, index: int) -> Example:
         example = self.clean_example(index)
-        if self.augmenter is None:
+        if self.augmenter is None or example.problem:
             return example
         augmented = self.augmenter(example.audio, self.seed, self.epoch, index)
         labels = example.labels
@@ -177,8 +186,15 @@ class AudioDataset(Dataset):
         utt, path = self.utt_ids[index], self.paths[index]
         try:
             audio = read_audio(path)
+            if len(audio) != self.lengths[index]:  # a truncated file decodes without an error
+                raise AudioError(
+                    f"{path}: {len(audio)} samples but utt2num_samples says {self.lengths[index]}"
+                    " (truncated or replaced?); fix it with `speechssl data validate DIR --fix OUT`"
+                )
         except AudioError as error:
-            raise AudioError(f"utterance '{utt}': {error}") from None
+            if not self.skip_bad_audio:
+                raise AudioError(f"utterance '{utt}': {error}") from None
+            return Example(utt=utt, audio=np.zeros(0, np.float32), problem=f"utterance '{utt}': {error}")
         offset = self.crop_offset(index, len(audio), epoch)
         size = len(audio) if self.max_sample_size is None else min(len(audio), self.max_sample_size)
         cropped = audio[offset : offset + size]
@@ -202,12 +218,21 @@ def _pad_int(rows: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
 
 def collate(examples: list[Example]) -> AudioBatch:
     """Zero-pad audio (and clean_audio) to the longest example: audio (B, T), lengths (B,);
-    labels/targets padded."""
+    labels/targets padded.
+
+    Examples with a ``problem`` are left out and listed in ``skipped`` (B may be 0).
+    """
+    skipped = {e.utt: e.problem for e in examples if e.problem}
+    examples = [e for e in examples if not e.problem]
     lengths = torch.tensor([len(e.audio) for e in examples], dtype=torch.long)
-    audio = torch.zeros(len(examples), int(lengths.max()), dtype=torch.float32)
+    audio = torch.zeros(len(examples), int(lengths.max()) if examples else 0, dtype=torch.float32)
     for i, example in enumerate(examples):
         audio[i, : len(example.audio)] = torch.from_numpy(example.audio)
-    batch = AudioBatch(audio=audio, audio_lengths=lengths, utt_ids=[e.utt for e in examples])
+    batch = AudioBatch(
+        audio=audio, audio_lengths=lengths, utt_ids=[e.utt for e in examples], skipped=skipped
+    )
+    if not examples:
+        return batch
     if examples[0].clean_audio is not None:
         batch.clean_audio = torch.zeros_like(audio)
         for i, example in enumerate(examples):
@@ -217,6 +242,30 @@ def collate(examples: list[Example]) -> AudioBatch:
     if examples[0].targets is not None:
         batch.targets, batch.target_lengths = _pad_int([e.targets for e in examples])
     return batch
+
+
+class SkippedUtterances:
+    """Utterances left out of batches (``AudioBatch.skipped``), each logged once with its reason.
+
+    ``reasons`` maps the utterance id to its one-line problem; it survives ``--resume`` through
+    the run state and goes into ``summary.json``.
+    """
+
+    def __init__(self, reasons: dict[str, str] | None = None, what: str = "training") -> None:
+        self.reasons: dict[str, str] = dict(reasons or {})
+        self.what = what
+
+    def add(self, batch: AudioBatch) -> None:
+        for utt, problem in batch.skipped.items():
+            if utt not in self.reasons:
+                self.reasons[utt] = problem
+                logger.warning("skipped in %s (%d so far): %s", self.what, len(self.reasons), problem)
+
+    def merge(self, others: list[dict[str, str]]) -> None:
+        """Add the reasons recorded by other ranks."""
+        for reasons in others:
+            for utt, problem in reasons.items():
+                self.reasons.setdefault(utt, problem)
 
 
 def worker_init(worker_id: int) -> None:

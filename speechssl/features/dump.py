@@ -84,7 +84,12 @@ def length_batches(utterances: list[Utterance], max_batch_samples: int) -> list[
 
 
 def _read_checked(utt: Utterance) -> np.ndarray:
-    samples = read_audio(utt.path)
+    """Samples of ``utt``. Audio that cannot be used (unreadable, NaN/Inf, silent) stops the dump
+    instead of being skipped: labels must cover every utterance of the data dir."""
+    try:
+        samples = read_audio(utt.path)
+    except AudioError as error:
+        raise AudioError(f"utterance '{utt.utt}': {error}") from None
     if len(samples) != utt.num_samples:
         raise AudioError(
             f"{utt.path}: utterance '{utt.utt}' has {len(samples)} samples but utt2num_samples "

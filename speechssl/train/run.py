@@ -16,7 +16,8 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from speechssl.config import save_config
-from speechssl.data.dataset import AudioDataset, collate, worker_init
+from speechssl.data.batch import AudioBatch
+from speechssl.data.dataset import AudioDataset, SkippedUtterances, collate, worker_init
 from speechssl.data.sampler import BucketBatchSampler
 from speechssl.io.atomic import atomic_write_text
 from speechssl.io.audio import SAMPLE_RATE
@@ -27,6 +28,7 @@ from speechssl.train.config import OptimConfig, ScheduleConfig, TrainerConfig
 from speechssl.train.curves import plot_learning_curve
 from speechssl.train.distributed import (
     World,
+    all_gather_objects,
     all_reduce_sum,
     barrier,
     get_rng_state,
@@ -141,6 +143,7 @@ def run_training(
         "training_flops": 0.0,
         "best": None,
         "milestones": [],
+        "skipped_utterances": {},
     }
     if resume and latest is not None:
         try:
@@ -171,12 +174,15 @@ def run_training(
     )
     session_start = time.perf_counter()
     elapsed_before = run["elapsed"]
+    skipped = SkippedUtterances(run["skipped_utterances"])
 
     def elapsed() -> float:
         return elapsed_before + time.perf_counter() - session_start
 
     def save(name: str) -> None:
         state = trainer.state_dict()  # collective: gathers every rank's RNG state
+        skipped.merge(all_gather_objects(skipped.reasons))
+        run["skipped_utterances"] = skipped.reasons
         if world.is_main:
             state["run"] = {**run, "elapsed": elapsed()}
             state["world_size"] = world.size
@@ -214,6 +220,7 @@ def run_training(
     )
     interval, last_train, last_valid, probed = _Interval(), {}, {}, {}
     saved_at = validated_at = -1
+    empty_in_a_row, epoch_batches = 0, len(sampler)
     stop = "max_epochs"
     while True:
         if cfg.max_updates > 0 and trainer.num_updates >= cfg.max_updates:
@@ -226,7 +233,18 @@ def run_training(
         if not group:
             break
         run["epoch"], run["consumed"] = group[-1][0], group[-1][1]
-        batches = [batch for _, _, batch in group]
+        batches = _usable_batches([batch for _, _, batch in group], skipped, world)
+        if not batches:
+            empty_in_a_row += 1
+            if empty_in_a_row > epoch_batches:  # every rank agrees: emptiness is all-reduced
+                bar.close()
+                monitor.close()
+                raise ValueError(
+                    f"{train_set.data_dir}: no usable utterance in a whole epoch ({len(skipped.reasons)}"
+                    f" skipped); check it with `speechssl data validate {train_set.data_dir}`"
+                )
+            continue
+        empty_in_a_row = 0
         if budget.max_flops > 0:  # the schedule ends where the budget will, at the FLOPs per update so far
             next_flops = group_flops(flops_fn, batches, world.device)
             trainer.schedule_horizon = budget.horizon_updates(
@@ -275,6 +293,12 @@ def run_training(
         last_valid = validation() or last_valid
     if saved_at != trainer.num_updates:
         save(ckpt.checkpoint_name(trainer.num_updates))
+    skipped.merge(all_gather_objects(skipped.reasons))
+    if skipped.reasons:
+        logger.warning(
+            "skipped %d utterance(s) whose audio cannot be used; `speechssl data validate DIR "
+            "--fix OUT` writes a data dir without them", len(skipped.reasons)
+        )
     summary = {
         "stopped_by": stop,
         "updates": trainer.num_updates,
@@ -284,6 +308,8 @@ def run_training(
         "training_flops": run["training_flops"],
         "milestones": run["milestones"],
         "skipped_steps": trainer.skipped_steps,
+        "skipped_utterances": len(skipped.reasons),
+        "skipped_utterance_problems": dict(sorted(skipped.reasons.items())[:100]),
         "train_loss": last_train.get("loss"),
         "valid": last_valid,
         "best": run["best"],
@@ -300,6 +326,21 @@ def run_training(
     monitor.close()
     barrier()
     return summary
+
+
+def _usable_batches(batches: list[AudioBatch], skipped: SkippedUtterances, world: World) -> list:
+    """``batches`` without the empty ones (every utterance skipped), the skipped utterances
+    counted; [] on every rank when some rank has nothing left (DDP needs each rank's backward)."""
+    for batch in batches:
+        skipped.add(batch)
+    usable = [batch for batch in batches if batch.size > 0]
+    empty = float(not usable)
+    if world.size > 1:
+        empty = float(all_reduce_sum(torch.tensor([empty], device=world.device)).item())
+    if empty:
+        logger.warning("no usable utterance in the batches of %d rank(s): update skipped", int(empty))
+        return []
+    return usable
 
 
 def _log_interval(

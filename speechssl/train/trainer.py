@@ -15,6 +15,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from speechssl.data.batch import AudioBatch
+from speechssl.data.dataset import SkippedUtterances
 from speechssl.objectives.base import Objective
 from speechssl.train.config import OptimConfig, ScheduleConfig, TrainerConfig
 from speechssl.train.distributed import (
@@ -33,7 +34,14 @@ FlopsFn = Callable[[AudioBatch], float]
 
 
 class TrainingDiverged(RuntimeError):
-    """Too many consecutive steps had a non-finite loss or gradient norm."""
+    """Too many consecutive steps had a non-finite loss or gradient norm; the message names the
+    utterances of the last such step (the CLI prints it as one line)."""
+
+
+def _utterance_list(batches: list[AudioBatch], limit: int = 8) -> str:
+    utts = [utt for batch in batches for utt in batch.utt_ids]
+    more = f" and {len(utts) - limit} more" if len(utts) > limit else ""
+    return ", ".join(utts[:limit]) + more
 
 
 def merge_logs(per_rank: list[dict[str, list[float]]]) -> dict[str, float]:
@@ -86,6 +94,7 @@ class Trainer:
         self.skipped_steps = 0
         self.skipped_in_a_row = 0
         self.logs: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+        self.valid_skipped = SkippedUtterances(what="validation")
 
     def autocast(self) -> contextlib.AbstractContextManager:
         dtype = AUTOCAST_DTYPES.get(self.cfg.precision)
@@ -142,17 +151,27 @@ class Trainer:
         else:
             self.skipped_steps += 1
             self.skipped_in_a_row += 1
+            utterances = _utterance_list(batches)
             logger.warning(
-                "skipped a step at update %d: loss %s, gradient norm %s (%d skipped so far)",
+                "skipped a step at update %d: loss %s, gradient norm %s (%d skipped so far); "
+                "utterances of the batch on rank %d: %s",
                 self.num_updates,
                 float(totals[0]),
                 grad_norm,
                 self.skipped_steps,
+                self.world.rank,
+                utterances,
             )
             if self.skipped_in_a_row >= self.cfg.max_skipped_in_a_row:
+                advice = (
+                    "lower optim.lr" if self.cfg.precision == "fp32"
+                    else "lower optim.lr or use trainer.precision=fp32"
+                )
                 raise TrainingDiverged(
-                    f"{self.skipped_in_a_row} steps in a row had a non-finite loss or gradient:"
-                    " lower the learning rate or use precision=fp32"
+                    f"{self.skipped_in_a_row} steps in a row had a non-finite loss or gradient "
+                    f"(precision {self.cfg.precision}; last batch on rank {self.world.rank}: "
+                    f"{utterances}): {advice}, or check those utterances with "
+                    "`speechssl data validate`"
                 )
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
@@ -176,9 +195,13 @@ class Trainer:
     def valid_loss(self, batches) -> dict[str, float]:
         """Loss per sample_size unit and averaged logs over ``batches``, all ranks together."""
         self.objective.eval()
-        local = torch.zeros(2, dtype=torch.float64)
+        local = torch.zeros(3, dtype=torch.float64)  # loss_sum, sample_size, skipped utterances
         logs: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
         for batch in batches:
+            self.valid_skipped.add(batch)
+            local[2] += len(batch.skipped)
+            if batch.size == 0:
+                continue
             with self.autocast():
                 output = self.objective(batch.to(self.device))
             local[0] += float(output.loss.detach())
@@ -189,6 +212,8 @@ class Trainer:
         totals = all_reduce_sum(local.to(self.device)).cpu()
         merged = merge_logs(all_gather_objects({k: list(v) for k, v in logs.items()}))
         stats = {"valid_loss": float(totals[0]) / max(float(totals[1]), 1.0)}
+        if totals[2] > 0:
+            stats["valid_skipped_utterances"] = float(totals[2])
         stats.update({f"valid_{key}": value for key, value in merged.items()})
         return stats
 
