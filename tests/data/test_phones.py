@@ -14,7 +14,8 @@ from speechssl.data.phones import (
     read_phone_alignments,
     write_phone_alignments,
 )
-from speechssl.data.validate import fix_data_dir, validate_data_dir
+from speechssl.data.fix import fix_data_dir
+from speechssl.data.validate import check_data_dir, validate_data_dir
 from speechssl.io.kaldi_dir import DataDir
 from speechssl.text.arpabet import PHONE_INDEX
 
@@ -91,18 +92,18 @@ def test_validate_checks_the_phones_table(smoke_corpus, tmp_path):
         "zzz-0000 SIL:0.000:0.100",
     ]
     (tmp_path / "dev" / "phones").write_text("\n".join(lines) + "\n")
-    problems = validate_data_dir(tmp_path / "dev", progress=False)
-    messages = sorted(p.message() for p in problems)
+    check = check_data_dir(tmp_path / "dev", progress=False)
+    messages = sorted(p.message() for p in check.problems)
     assert len(messages) == 3
     assert any(f"utt {first}" in m and "after the audio" in m for m in messages)
     assert any(f"utt {second}" in m and "0 <= start < end" in m for m in messages)
     assert any("utt zzz-0000" in m and "in phones but not in wav.scp" in m for m in messages)
-    summary = fix_data_dir(tmp_path / "dev", tmp_path / "fixed", problems)
+    summary = fix_data_dir(tmp_path / "dev", tmp_path / "fixed", check, progress=False)
     assert "kept 2 of 5 utterances, dropped 3 (2 bad phones, 1 missing entry)" in summary
     assert not (tmp_path / "fixed" / "phones").read_text()  # the two bad lines went with their utts
 
 
 def test_fix_keeps_the_phones_of_kept_utterances(smoke_corpus, tmp_path):
     _copy_dev(smoke_corpus, tmp_path / "dev")
-    fix_data_dir(tmp_path / "dev", tmp_path / "fixed", [])
+    fix_data_dir(tmp_path / "dev", tmp_path / "fixed", progress=False)
     assert read_phone_alignments(tmp_path / "fixed") == read_phone_alignments(smoke_corpus / "dev")
