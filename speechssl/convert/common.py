@@ -1,6 +1,7 @@
 """Shared pieces of the converters: the converted-model record, safe weight I/O, validation.
 
-Weights are read from safetensors or with ``torch.load(weights_only=True)``; nothing is unpickled.
+Weights are read from safetensors or with ``torch.load(weights_only=True)``; fairseq's pickled
+checkpoints go through the restricted unpickler of speechssl.convert.unpickle.
 """
 
 from __future__ import annotations
@@ -41,10 +42,8 @@ def read_weights(path: str | os.PathLike) -> dict:
         return torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, AttributeError) as error:
         raise ValueError(
-            f"{path}: cannot load with torch.load(weights_only=True) ({str(error).splitlines()[0]}). "
-            "fairseq checkpoints pickle their config objects: in an environment with fairseq run "
-            "`python -c \"import torch; c = torch.load('IN.pt', weights_only=False); "
-            "torch.save(c['model'], 'IN.state.pt')\"` and convert IN.state.pt"
+            f"{path}: cannot load with torch.load(weights_only=True) ({str(error).splitlines()[0]}); "
+            "an official fairseq checkpoint (pickled config) converts with --from fairseq"
         ) from None
 
 

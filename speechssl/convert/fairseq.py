@@ -1,6 +1,7 @@
-"""fairseq wav2vec 2.0 / HuBERT / data2vec audio state dicts (the ``model`` entry of a checkpoint).
+"""fairseq wav2vec 2.0 / HuBERT / data2vec audio checkpoints (official ``.pt`` files or state dicts).
 
-Reading never unpickles: the config is rebuilt from tensor shapes plus a base config and overrides.
+Official files pickle their config (omegaconf ``cfg`` or argparse ``args``): they are read with a
+restricted unpickler (speechssl.convert.unpickle) and the architecture is taken from that config.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ import torch
 
 from speechssl.config import from_dict, to_dict
 from speechssl.convert.common import Converted, read_weights, require_plain_backbone
+from speechssl.convert.fairseq_config import backbone_values
 from speechssl.convert.infer import infer_config
 from speechssl.convert.keymap import POS_CONV_BIAS, STACK_CONV, WEIGHT_G, WEIGHT_V, KeyTable, strip_prefix
+from speechssl.convert.unpickle import load_restricted
 from speechssl.io.atomic import atomic_path
 from speechssl.models.config import BackboneConfig
 
@@ -57,22 +60,41 @@ def key_table(conv_norm: str, pos_conv_depth: int) -> KeyTable:
     )
 
 
+def _load(path: Path) -> dict:
+    """safetensors, a plain torch file (weights_only) or an official pickled checkpoint (restricted)."""
+    if path.suffix == ".safetensors":
+        return read_weights(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: checkpoint not found")
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # pickled config objects: retry with the stand-ins of the restricted unpickler
+        loaded = load_restricted(path)
+    if not isinstance(loaded, dict):
+        raise ValueError(f"{path}: expected a state dict or a checkpoint with a 'model' entry")
+    return loaded
+
+
 def read(
     path: str | os.PathLike, base: BackboneConfig | None = None, overrides: list[str] | None = None
 ) -> Converted:
-    """A fairseq checkpoint/state dict (``.pt`` loaded with weights_only, or ``.safetensors``)."""
+    """A fairseq checkpoint or bare state dict; architecture from ``base``, else our own copy of the
+    config, else the checkpoint's ``cfg``/``args``, else ``overrides`` (never guessed)."""
     path = Path(path)
-    loaded = read_weights(path)
-    state = loaded.get("model", loaded) if isinstance(loaded, dict) else None
+    loaded = _load(path)
+    state = loaded.get("model", loaded)
     if not isinstance(state, dict):
         raise ValueError(f"{path}: expected a state dict or a checkpoint with a 'model' entry")
+    known = None
     if base is None and isinstance(loaded.get(OURS_KEY), dict):
         base = from_dict(BackboneConfig, loaded[OURS_KEY], where=f"{path}:{OURS_KEY}")
+    elif base is None:
+        known = backbone_values(loaded, str(path))
     state = strip_prefix(state, PREFIXES)
     conv_norm = "layer_norm" if "feature_extractor.conv_layers.0.2.1.weight" in state else "group_norm"
     depth = 1 if "encoder.pos_conv.0.weight_v" in state else 2
     mapped = key_table(conv_norm, depth).import_(state)
-    config = infer_config(mapped.state, base, overrides, where=str(path))
+    config = infer_config(mapped.state, base, overrides, where=str(path), known=known)
     if "mask_embedding" not in mapped.state:
         mapped.state["mask_embedding"] = torch.empty(config.embed_dim).uniform_()
     return Converted(config, mapped.state, mapped.unmatched)
