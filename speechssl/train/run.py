@@ -13,14 +13,14 @@ from typing import Any, Callable, Iterator
 
 import torch
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from speechssl.config import save_config
 from speechssl.data.dataset import AudioDataset, collate, worker_init
 from speechssl.data.sampler import BucketBatchSampler
-from speechssl.io.atomic import atomic_write_text
+from speechssl.io.atomic import atomic_write_text, remove_stale_temporaries
 from speechssl.io.audio import SAMPLE_RATE
 from speechssl.objectives.base import Objective
+from speechssl.progress import progress_bar
 from speechssl.train import checkpoint as ckpt
 from speechssl.train.config import OptimConfig, ScheduleConfig, TrainerConfig
 from speechssl.train.curves import plot_learning_curve
@@ -111,13 +111,18 @@ def run_training(
         flops_fn: training FLOPs of a batch (forward + backward), for the MFU estimate and
             summary.json (None = no MFU; see speechssl.train.mfu.training_flops_fn).
         config: the resolved run config, saved as ``exp_dir/config.yaml``.
-        resume: continue from the newest complete checkpoint in ``exp_dir`` (fresh start if none).
+        resume: continue from the newest complete checkpoint in ``exp_dir`` (fresh start if none);
+            implied when torchrun restarts the job after a rank died (``--max-restarts``).
     """
     cfg = trainer_cfg
     if cfg.max_updates <= 0 and cfg.max_epochs <= 0 and cfg.max_wall_seconds <= 0:
         raise ValueError("set trainer.max_updates, trainer.max_epochs or trainer.max_wall_seconds")
     world = world or init_world(cfg.device)
     exp_dir = Path(exp_dir)
+    restarts = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0"))
+    if restarts > 0 and not resume:
+        logger.info("torchrun restart %d: resuming from the newest checkpoint of %s", restarts, exp_dir)
+        resume = True
     latest = ckpt.latest_checkpoint(exp_dir)
     if latest is not None and not resume:
         raise ValueError(f"{exp_dir} already holds {latest.name}: pass --resume, or use a new --exp-dir")
@@ -149,6 +154,8 @@ def run_training(
     )
     stream = batch_stream(train_set, sampler, cfg, world.device, run["epoch"], run["consumed"])
     monitor = TrainingMonitor(exp_dir, world.is_main, trainer.num_updates)
+    if world.is_main and (removed := remove_stale_temporaries(exp_dir)):  # a killed write's leftovers
+        logger.info("removed temporaries of interrupted writes: %s", ", ".join(p.name for p in removed))
     peak = (
         measure_peak_flops(world.device, AUTOCAST_DTYPES.get(cfg.precision, torch.float32))
         if flops_fn
@@ -194,7 +201,7 @@ def run_training(
         monitor.log_valid({"update": trainer.num_updates, **stats, "best": run["best"]["value"]})
         return stats
 
-    bar = tqdm(
+    bar = progress_bar(
         total=cfg.max_updates or None, initial=trainer.num_updates, desc="train", disable=not world.is_main
     )
     interval, last_train, last_valid = _Interval(), {}, {}
