@@ -120,9 +120,7 @@ def run_training(
     world = world or init_world(cfg.device)
     exp_dir = Path(exp_dir)
     restarts = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0"))
-    if restarts > 0 and not resume:
-        logger.info("torchrun restart %d: resuming from the newest checkpoint of %s", restarts, exp_dir)
-        resume = True
+    resume = resume or restarts > 0  # torchrun restarted the job after a rank died
     latest = ckpt.latest_checkpoint(exp_dir)
     if latest is not None and not resume:
         raise ValueError(f"{exp_dir} already holds {latest.name}: pass --resume, or use a new --exp-dir")
@@ -135,7 +133,8 @@ def run_training(
         "training_flops": 0.0,
         "best": None,
     }
-    if resume and latest is not None:
+    resumed_from = latest if resume else None
+    if resumed_from is not None:
         try:
             weights, state = ckpt.load_checkpoint(latest)
         except ckpt.CheckpointError as error:
@@ -144,7 +143,6 @@ def run_training(
             raise ckpt.CheckpointError(f"{error}; {hint}") from None
         trainer.load_state_dict(state, weights)
         run.update(state["run"])
-        logger.info("resumed from %s at update %d", latest, trainer.num_updates)
     else:
         seed_everything(cfg.seed + 1000 * world.rank)  # ranks draw different masks
     if world.is_main and config is not None:
@@ -153,7 +151,11 @@ def run_training(
         train_set.sizes, cfg.max_tokens, cfg.seed, world.rank, world.size, length_noise=cfg.length_noise
     )
     stream = batch_stream(train_set, sampler, cfg, world.device, run["epoch"], run["consumed"])
-    monitor = TrainingMonitor(exp_dir, world.is_main, trainer.num_updates)
+    monitor = TrainingMonitor(exp_dir, world.is_main, trainer.num_updates)  # from here on in train.log
+    if restarts > 0:
+        logger.info("torchrun restart %d: resuming from the newest checkpoint of %s", restarts, exp_dir)
+    if resumed_from is not None:
+        logger.info("resumed from %s at update %d", resumed_from, trainer.num_updates)
     if world.is_main and (removed := remove_stale_temporaries(exp_dir)):  # a killed write's leftovers
         logger.info("removed temporaries of interrupted writes: %s", ", ".join(p.name for p in removed))
     peak = (
