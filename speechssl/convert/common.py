@@ -24,11 +24,13 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Converted:
-    """A backbone in our naming: its config, its weights, and the source keys that were dropped."""
+    """A backbone in our naming: its config, its weights, the source keys that were dropped, and the
+    objective that trained it when the source says (a name of the objective table, else "")."""
 
     config: BackboneConfig
     state: dict[str, torch.Tensor]
     ignored: list[str] = field(default_factory=list)
+    objective: str = ""
 
 
 def read_weights(path: str | os.PathLike) -> dict:

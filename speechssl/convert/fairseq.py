@@ -19,8 +19,9 @@ from speechssl.convert.keymap import POS_CONV_BIAS, STACK_CONV, WEIGHT_G, WEIGHT
 from speechssl.convert.unpickle import load_restricted
 from speechssl.io.atomic import atomic_path
 from speechssl.models.config import BackboneConfig
+from speechssl.objectives import objective_from
 
-OURS_KEY = "speechssl_backbone"
+OURS_KEY, OBJECTIVE_KEY = "speechssl_backbone", "speechssl_objective"
 # Fine-tuned (CTC) checkpoints wrap the pre-trained model.
 PREFIXES = ("w2v_encoder.w2v_model.", "w2v_model.")
 
@@ -85,11 +86,11 @@ def read(
     state = loaded.get("model", loaded)
     if not isinstance(state, dict):
         raise ValueError(f"{path}: expected a state dict or a checkpoint with a 'model' entry")
-    known = None
+    known, objective = None, str(loaded.get(OBJECTIVE_KEY) or "")
     if base is None and isinstance(loaded.get(OURS_KEY), dict):
         base = from_dict(BackboneConfig, loaded[OURS_KEY], where=f"{path}:{OURS_KEY}")
-    elif base is None:
-        known = backbone_values(loaded, str(path))
+    elif base is None and (stated := backbone_values(loaded, str(path))) is not None:
+        known, objective = stated[0], objective_from(fairseq_model=stated[1])
     state = strip_prefix(state, PREFIXES)
     conv_norm = "layer_norm" if "feature_extractor.conv_layers.0.2.1.weight" in state else "group_norm"
     depth = 1 if "encoder.pos_conv.0.weight_v" in state else 2
@@ -97,11 +98,11 @@ def read(
     config = infer_config(mapped.state, base, overrides, where=str(path), known=known)
     if "mask_embedding" not in mapped.state:
         mapped.state["mask_embedding"] = torch.empty(config.embed_dim).uniform_()
-    return Converted(config, mapped.state, mapped.unmatched)
+    return Converted(config, mapped.state, mapped.unmatched, objective)
 
 
 def write(converted: Converted, out: str | os.PathLike) -> list[Path]:
-    """Write ``{"model": fairseq state dict, "speechssl_backbone": config}`` with torch.save.
+    """Write ``{"model": fairseq state dict, "speechssl_backbone": config, "speechssl_objective"}``.
 
     Only tensors and plain values: it loads with ``weights_only=True``; fairseq users call
     ``model.load_state_dict(ckpt["model"], strict=False)`` (objective heads are not included).
@@ -113,5 +114,5 @@ def write(converted: Converted, out: str | os.PathLike) -> list[Path]:
         raise ValueError(f"no fairseq name for {mapped.unmatched[:5]}")
     state = {k: v.detach().contiguous().clone() for k, v in mapped.state.items()}
     with atomic_path(out) as tmp:
-        torch.save({"model": state, OURS_KEY: to_dict(config)}, tmp)
+        torch.save({"model": state, OURS_KEY: to_dict(config), OBJECTIVE_KEY: converted.objective}, tmp)
     return [Path(out)]

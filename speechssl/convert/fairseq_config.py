@@ -83,8 +83,9 @@ def _name(model: dict) -> str:
     return str(model.get("_name") or model.get("arch") or "")
 
 
-def backbone_values(checkpoint: dict, where: str) -> dict | None:
-    """BackboneConfig fields that the checkpoint's config states (None without a config).
+def backbone_values(checkpoint: dict, where: str) -> tuple[dict, str] | None:
+    """(BackboneConfig fields that the checkpoint's config states, fairseq model name) or None
+    without a config; a fine-tuned model gives its pre-trained model's name.
 
     Fields the config lacks are left out (the caller names the ``--set`` that supplies them); an
     interpolation (``${...}``) counts as missing.
@@ -123,4 +124,5 @@ def backbone_values(checkpoint: dict, where: str) -> dict | None:
         values["normalize_waveform"] = task["normalize"]
     values.update(finetune)
     values["layer_norm_eps"] = 1e-5  # fairseq's LayerNorm/GroupNorm default, not a config field
-    return {k: v for k, v in values.items() if not (isinstance(v, str) and "${" in v) and v is not None}
+    stated = {k: v for k, v in values.items() if not (isinstance(v, str) and "${" in v) and v is not None}
+    return stated, name
