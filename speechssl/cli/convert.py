@@ -34,7 +34,9 @@ def register(parser: argparse.ArgumentParser) -> None:
         "hubert for HuBERT, when the input names it; else data2vec-audio for a positional conv stack, "
         "wav2vec2 otherwise)",
     )
-    parser.add_argument("input", help="input checkpoint file or folder (speechssl: also a pre-training run folder)")
+    parser.add_argument(
+        "input", help="input checkpoint file or folder (speechssl: also a pre-training run folder)"
+    )
     parser.add_argument("output", help="output folder (a .pt file for --to fairseq)")
     parser.set_defaults(run=run)
 

@@ -103,7 +103,9 @@ _STAND_INS: dict[tuple[str, str], Any] = {
     ("builtins", "type"): _type_ref,
     **{("omegaconf.nodes", name): NodeStandIn for name in _OMEGACONF_NODES},
 }
-_BUILTIN_TYPES = {t.__name__: t for t in (bool, int, float, complex, str, bytes, list, dict, tuple, set, frozenset)}
+_BUILTIN_TYPES = {
+    t.__name__: t for t in (bool, int, float, complex, str, bytes, list, dict, tuple, set, frozenset)
+}
 _TORCH = {
     ("collections", "OrderedDict"): collections.OrderedDict,
     ("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,
@@ -149,7 +151,9 @@ def _load(file: Any, **kwargs: Any) -> Any:
 
 # What torch.load needs of a pickle module: ``Unpickler`` (its UnpicklerWrapper subclasses it and
 # rebuilds storages itself) and ``load`` for the legacy format's header records.
-RESTRICTED_PICKLE = types.SimpleNamespace(__name__="speechssl.convert.unpickle", Unpickler=RestrictedUnpickler, load=_load)
+RESTRICTED_PICKLE = types.SimpleNamespace(
+    __name__="speechssl.convert.unpickle", Unpickler=RestrictedUnpickler, load=_load
+)
 
 
 def plain(value: Any) -> Any:
@@ -186,6 +190,6 @@ def load_restricted(path: str | os.PathLike) -> Any:
             "pickled checkpoint, nothing in it is run"
         ) from None
     except (RuntimeError, EOFError, AttributeError, TypeError) as error:
-        first = str(error).strip().splitlines()
-        raise ValueError(f"{path}: not a readable torch checkpoint ({first[0] if first else type(error).__name__})") from None
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise ValueError(f"{path}: not a readable torch checkpoint ({first})") from None
     return plain(loaded)

@@ -51,7 +51,10 @@ class AudioPretrainingConfig:
     sample_rate: int = 16000
 
 
-MODULES = {"fairseq.models.wav2vec.wav2vec2": Wav2Vec2Config, "fairseq.tasks.audio_pretraining": AudioPretrainingConfig}
+MODULES = {
+    "fairseq.models.wav2vec.wav2vec2": Wav2Vec2Config,
+    "fairseq.tasks.audio_pretraining": AudioPretrainingConfig,
+}
 
 
 def install_fake_fairseq(monkeypatch) -> None:

@@ -20,7 +20,11 @@ VARIANTS = {
     "hubert": dict(conv_norm="layer_norm", conv_bias=True, layer_norm_first=True, normalize_waveform=True),
     # pos_conv_kernel is unused by the stack: BASE's value, which the reader also leaves.
     "data2vec_audio": dict(
-        conv_norm="layer_norm", pos_conv_depth=3, pos_conv_width=15, pos_conv_kernel=128, normalize_waveform=True
+        conv_norm="layer_norm",
+        pos_conv_depth=3,
+        pos_conv_width=15,
+        pos_conv_kernel=128,
+        normalize_waveform=True,
     ),
 }
 
@@ -60,8 +64,8 @@ def test_fine_tuned_checkpoint_reads_w2v_args_and_its_dropouts(tmp_path, monkeyp
     with monkeypatch.context() as patch:
         install_fake_fairseq(patch)
         inner = structured_cfg(model.config)
-        cfg = OmegaConf.create({"model": {"_name": "wav2vec_ctc", "w2v_args": inner, "dropout": 0.0,
-                                          "layerdrop": 0.2, "feature_grad_mult": 0.0}, "task": {}})  # fmt: skip
+        finetuned = {"_name": "wav2vec_ctc", "w2v_args": inner, "dropout": 0.0, "layerdrop": 0.2}
+        cfg = OmegaConf.create({"model": {**finetuned, "feature_grad_mult": 0.0}, "task": {}})
         state = fairseq_state(model, "w2v_encoder.w2v_model.")
         state["w2v_encoder.proj.weight"] = torch.zeros(30, 64)
         torch.save(checkpoint(state, cfg=cfg), tmp_path / "ft.pt")
@@ -77,7 +81,8 @@ def test_cfg_without_heads_names_the_set_that_supplies_them(tmp_path):
     cfg = OmegaConf.create({"model": {"_name": "wav2vec2", "conv_feature_layers": str(CONV),
                                       "layer_norm_first": False}, "task": {"normalize": False}})  # fmt: skip
     torch.save(checkpoint(fairseq_state(model), cfg=cfg), tmp_path / "fs.pt")
-    with pytest.raises(ValueError, match=r"does not state num_heads \(weights cannot tell\): pass --set num_heads=N"):
+    expected = r"does not state num_heads \(weights cannot tell\): pass --set num_heads=N"
+    with pytest.raises(ValueError, match=expected):
         read_checkpoint("fairseq", tmp_path / "fs.pt")
     converted, _ = read_checkpoint("fairseq", tmp_path / "fs.pt", overrides=["num_heads=4"])
     assert converted.config.num_heads == 4
@@ -86,12 +91,11 @@ def test_cfg_without_heads_names_the_set_that_supplies_them(tmp_path):
 def test_bare_state_dict_is_not_guessed(tmp_path, capsys):
     model = make_ours()
     torch.save(fairseq_state(model), tmp_path / "bare.pt")  # the old advice: torch.save(c['model'])
-    status = main(["convert", "--from", "fairseq", "--to", "speechssl", str(tmp_path / "bare.pt"), str(tmp_path / "out")])
+    status = main(["convert", "--from", "fairseq", "--to", "speechssl", str(tmp_path / "bare.pt"), str(tmp_path)])
     error = capsys.readouterr().err.strip()
-    assert status == 1 and "\n" not in error and not (tmp_path / "out").exists()
-    for option in ("--set num_heads=N", "--set layer_norm_first=true|false", "--set normalize_waveform=true|false",
-                   "--set conv_layers="):  # fmt: skip
-        assert option in error
+    assert status == 1 and "\n" not in error and not (tmp_path / "model.safetensors").exists()
+    for option in ("num_heads=N", "layer_norm_first=true|false", "normalize_waveform=true|false", "conv_layers="):
+        assert f"--set {option}" in error
 
 
 class _Payload:
@@ -112,7 +116,7 @@ def test_code_in_the_pickle_never_runs(tmp_path, monkeypatch, capsys):
         saved = checkpoint(fairseq_state(model), cfg=structured_cfg(model.config))
         saved["extra_state"]["hook"] = _Payload(str(marker))
         torch.save(saved, tmp_path / "evil.pt")
-    status = main(["convert", "--from", "fairseq", "--to", "speechssl", str(tmp_path / "evil.pt"), str(tmp_path / "out")])
+    status = main(["convert", "--from", "fairseq", "--to", "speechssl", str(tmp_path / "evil.pt"), str(tmp_path)])
     error = capsys.readouterr().err.strip()
     assert status == 1 and "\n" not in error and "refused global posix.system" in error
-    assert not marker.exists() and not (tmp_path / "out").exists()
+    assert not marker.exists() and not (tmp_path / "model.safetensors").exists()

@@ -79,10 +79,10 @@ def test_failed_checkpoint_write_keeps_the_previous_one_and_stops_in_one_line(tm
     data = make_data_dir(tmp_path / "corpus", num_utts=4, min_len=16000, max_len=20000)
     exp = tmp_path / "exp"
     argv = ["pretrain", "--config", "conf/pretrain/wav2vec2_tiny.yaml", "--exp-dir", str(exp)]
-    for item in ("trainer.max_updates=1", "trainer.num_workers=0", "trainer.max_tokens=32000",
-                 "trainer.max_sample_size=16000", "trainer.min_sample_size=8000", "trainer.save_interval_updates=1",
-                 "trainer.validate_interval_updates=0", "trainer.device=cpu", "model.num_layers=1",
-                 f"data.train={data}", "data.valid=\"\""):  # fmt: skip
+    trainer = dict(max_updates=1, num_workers=0, max_tokens=32000, max_sample_size=16000, min_sample_size=8000,
+                   save_interval_updates=1, validate_interval_updates=0, device="cpu")  # fmt: skip
+    sets = [f"trainer.{k}={v}" for k, v in trainer.items()]
+    for item in sets + ["model.num_layers=1", f"data.train={data}", 'data.valid=""']:
         argv += ["--set", item]
     assert main(argv) == 0
     first = exp / "checkpoint_1.safetensors"

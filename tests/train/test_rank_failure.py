@@ -22,7 +22,8 @@ def _torchrun(data: Path, exp: Path, *extra: str) -> subprocess.Popen:
                "--nproc-per-node", "2", "--max-restarts", "1", "--monitor-interval", "0.1", str(SCRIPT),
                str(data), str(exp), "--max-updates", "6", "--save-interval", "2", *extra]  # fmt: skip
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    return subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output = dict(stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(command, cwd=REPO, env=env, **output)
 
 
 def _finish(process: subprocess.Popen) -> str:
@@ -38,9 +39,9 @@ def test_dead_rank_is_restarted_and_resumes_bit_identical(tmp_path):
     assert "rank 1 dies after update 5" in _finish(runs[1])
     log = (tmp_path / "faulted" / "train.log").read_text()
     assert "torchrun restart 1: resuming" in log and "checkpoint_4.safetensors at update 4" in log
-    digests = {(run, rank): (tmp_path / run / f"digest.rank{rank}").read_text() for run in ("reference", "faulted")
-               for rank in (0, 1)}  # fmt: skip
-    assert len(set(digests.values())) == 1, digests
+    runs = ("reference", "faulted")
+    digests = [(tmp_path / run / f"digest.rank{rank}").read_text() for run in runs for rank in (0, 1)]
+    assert len(set(digests)) == 1, digests
     summary = json.loads((tmp_path / "faulted" / "summary.json").read_text())
     assert summary["updates"] == 6 and summary["world_size"] == 2
     progress = (tmp_path / "faulted" / "progress.jsonl").read_text().splitlines()
