@@ -9,7 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tqdm import tqdm
+from speechssl.progress import progress_bar
 
 from speechssl.data.phones import PHONES_FILE
 from speechssl.data.validate import (
@@ -118,7 +118,7 @@ def complete_data_dir(directory: str | os.PathLike, progress: bool = True) -> Co
     missing = [t for t in LENGTH_TABLES if not (directory / t).is_file()]
     if missing:
         counts = {}
-        bar = tqdm(sorted(wav_scp.items()), desc=f"complete {directory}", unit="file",
+        bar = progress_bar(sorted(wav_scp.items()), desc=f"complete {directory}", unit="file",
                    disable=not progress, leave=False, mininterval=1.0)
         for utt, path in bar:
             try:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import soundfile
-from tqdm import tqdm
+from speechssl.progress import progress_bar
 
 from speechssl.data.phones import PHONES_FILE, parse_segments
 from speechssl.io.audio import SAMPLE_RATE, sample_problem
@@ -171,7 +171,7 @@ def check_data_dir(directory: str | os.PathLike, progress: bool = True, jobs: in
     # libsndfile releases the GIL while decoding, so threads use several cores.
     with ThreadPoolExecutor(max(1, jobs)) as pool:
         found = pool.map(_check_audio, ids, paths, expected, [name] * len(ids))
-        bar = tqdm(found, total=len(ids), desc=f"validate {name}", unit="file", leave=False,
+        bar = progress_bar(found, total=len(ids), desc=f"validate {name}", unit="file", leave=False,
                    disable=not progress, mininterval=1.0)
         for utt, (problems_of_file, count) in zip(ids, bar):
             problems += problems_of_file

@@ -15,7 +15,6 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from speechssl.data.dataset import AudioDataset, collate
 from speechssl.data.sampler import pack_batches
@@ -23,6 +22,7 @@ from speechssl.decode.greedy import best_path
 from speechssl.io.atomic import atomic_path
 from speechssl.io.kaldi_dir import read_table
 from speechssl.objectives.ctc import CTCObjective
+from speechssl.progress import progress_bar
 from speechssl.score import ScoreResult, score_texts
 from speechssl.text.tokenizer import Tokenizer
 
@@ -59,7 +59,7 @@ def compute_emissions(
     batches = pack_batches(dataset.sizes, order, max_tokens, max_batch_size=10_000)
     loader = DataLoader(dataset, batch_sampler=batches, collate_fn=collate, num_workers=num_workers)
     emissions: dict[str, torch.Tensor] = {}
-    for batch in tqdm(loader, desc=desc, total=len(batches), leave=False, unit="batch"):
+    for batch in progress_bar(loader, desc=desc, total=len(batches), leave=False, unit="batch"):
         if batch.size == 0:
             continue
         batch = batch.to(device)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Iterator, Protocol
 
 import numpy as np
-from tqdm import tqdm
+from speechssl.progress import progress_bar
 
 from speechssl.features.shards import (
     ShardMeta,
@@ -133,7 +133,7 @@ def dump_shard(
     batches = length_batches(utterances, max_batch_samples)
 
     def chunks() -> Iterator[tuple[str, np.ndarray]]:
-        progress = tqdm(total=len(utterances), desc=f"{extractor.kind} {rank}_{nshard}", unit="utt")
+        progress = progress_bar(total=len(utterances), desc=f"{extractor.kind} {rank}_{nshard}", unit="utt")
         with progress:
             for batch in batches:
                 feats = extractor.extract([_read_checked(u) for u in batch])

@@ -12,7 +12,6 @@ from typing import Iterator
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from speechssl.data.batch import AudioBatch
 from speechssl.features.dump import length_batches, load_utterances
@@ -22,6 +21,7 @@ from speechssl.io.kaldi_dir import DataDir
 from speechssl.kmeans.labels import write_label_dir
 from speechssl.kmeans.quality import REF_FILE
 from speechssl.kmeans.reference import AlignmentError, reference_frames, reference_symbols
+from speechssl.progress import progress_bar
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def align_data_dir(
     frame_rate = SAMPLE_RATE / model.backbone.config.downsampling
     batches = length_batches(utterances, int(max_batch_seconds * SAMPLE_RATE))
     frames: dict[str, np.ndarray] = {}
-    with torch.no_grad(), tqdm(total=len(utterances), desc="align", unit="utt") as progress:
+    with torch.no_grad(), progress_bar(total=len(utterances), desc="align", unit="utt") as progress:
         for batch in batches:
             samples = [read_audio(u.path) for u in batch]
             lengths = torch.tensor([len(s) for s in samples])

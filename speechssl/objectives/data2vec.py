@@ -34,6 +34,9 @@ class Data2VecConfig(RegressionConfig, SpanMaskConfig):
 class Data2VecObjective(TeacherStudentObjective):
     """Student = backbone with mask embedding + ``final_proj`` Linear(D, D); teacher = EMA."""
 
+    hf_model_type = "data2vec-audio"
+    fairseq_models = ("data2vec_audio",)
+
     def __init__(self, backbone: nn.Module, config: Data2VecConfig | None = None):
         super().__init__(backbone, config or Data2VecConfig())
         dim = backbone.config.embed_dim

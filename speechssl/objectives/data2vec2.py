@@ -44,6 +44,8 @@ class Data2Vec2Config(RegressionConfig):
 class Data2Vec2Objective(TeacherStudentObjective):
     """Student: masked frames dropped before the Transformer; ``decoder`` predicts all frames."""
 
+    fairseq_models = ("data2vec_multi",)
+
     def __init__(self, backbone: nn.Module, config: Data2Vec2Config | None = None):
         config = config or Data2Vec2Config()
         if config.clone_batch < 1:

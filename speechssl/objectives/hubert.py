@@ -59,6 +59,9 @@ class HubertObjective(Objective):
     Modules: ``final_proj`` (D -> final_dim) and ``label_embeddings`` (num_classes, final_dim).
     """
 
+    hf_model_type = "hubert"
+    fairseq_models = ("hubert",)
+
     def __init__(self, backbone: nn.Module, config: HubertConfig | None = None):
         super().__init__()
         self.backbone = backbone

@@ -68,6 +68,9 @@ class Wav2Vec2Objective(Objective):
     latent_dim) and ``project_q`` (latent_dim or C -> final_dim) on the targets.
     """
 
+    hf_model_type = "wav2vec2"
+    fairseq_models = ("wav2vec2",)
+
     def __init__(self, backbone: nn.Module, config: Wav2Vec2Config | None = None):
         super().__init__()
         self.backbone = backbone

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import numpy as np
-from tqdm import tqdm
+from speechssl.progress import progress_bar
 
 from speechssl.data.phones import PhoneSegment
 from speechssl.probe.dtw import DEFAULT_BATCH, pair_distances, unit_frames
@@ -237,7 +237,7 @@ def abx_errors(
     triplets, kept = build_triplets(items, config)
     used = {u for u in num_frames if u in alignments and u in speakers}
     results = {}
-    for name in tqdm(names, desc="abx", unit="layer", disable=len(names) < 2):
+    for name in progress_bar(names, desc="abx", unit="layer", disable=len(names) < 2):
         features = layers[name]
         sequences = [unit_frames(features[i.utt][i.start : i.stop]) for i in items]
         values = pair_distances(sequences, triplets.pairs, config.batch_pairs)

@@ -10,12 +10,12 @@ import time
 from dataclasses import dataclass
 
 import torch
-from tqdm import tqdm
 
 from speechssl.data.batch import AudioBatch
 from speechssl.io.audio import SAMPLE_RATE
 from speechssl.finetune import FinetuneConfig
 from speechssl.models.config import BackboneConfig
+from speechssl.progress import progress_bar
 from speechssl.train.config import OptimConfig, PretrainConfig, ScheduleConfig, TrainerConfig
 
 
@@ -130,7 +130,7 @@ def time_steps(objective, optim: OptimConfig, schedule: ScheduleConfig, trainer_
     trainer.train_step([batch])
     _sync(device)
     steps, start = 0, time.perf_counter()
-    with tqdm(desc=f"measure {label}", unit="step", leave=False) as bar:
+    with progress_bar(desc=f"measure {label}", unit="step", leave=False) as bar:
         while steps < min_steps or time.perf_counter() - start < seconds:
             trainer.train_step([batch])
             _sync(device)

@@ -13,15 +13,15 @@ from typing import Any, Callable, Iterator
 
 import torch
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from speechssl.config import save_config
 from speechssl.data.batch import AudioBatch
 from speechssl.data.dataset import AudioDataset, SkippedUtterances, collate, worker_init
 from speechssl.data.sampler import BucketBatchSampler
-from speechssl.io.atomic import atomic_write_text
+from speechssl.io.atomic import atomic_write_text, remove_stale_temporaries
 from speechssl.io.audio import SAMPLE_RATE
 from speechssl.objectives.base import Objective
+from speechssl.progress import progress_bar
 from speechssl.train import checkpoint as ckpt
 from speechssl.train.budget import FlopBudget, group_flops, milestone_name, write_milestones
 from speechssl.train.config import OptimConfig, ScheduleConfig, TrainerConfig
@@ -119,7 +119,8 @@ def run_training(
         probe: optional ``fn(objective) -> {monitor: value}`` run on rank 0 every
             ``trainer.collapse_every`` updates (the collapse metric); it must only read (no RNG
             draw, no state change), and its values join the next progress record.
-        resume: continue from the newest complete checkpoint in ``exp_dir`` (fresh start if none).
+        resume: continue from the newest complete checkpoint in ``exp_dir`` (fresh start if none);
+            implied when torchrun restarts the job after a rank died (``--max-restarts``).
     """
     cfg = trainer_cfg
     if max(cfg.max_updates, cfg.max_epochs, cfg.max_wall_seconds, cfg.max_flops) <= 0:
@@ -131,6 +132,8 @@ def run_training(
         raise ValueError("trainer.max_flops and trainer.keep_flops_milestones need a FLOP count (flops_fn)")
     world = world or init_world(cfg.device)
     exp_dir = Path(exp_dir)
+    restarts = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0"))
+    resume = resume or restarts > 0  # torchrun restarted the job after a rank died
     latest = ckpt.latest_checkpoint(exp_dir)
     if latest is not None and not resume:
         raise ValueError(f"{exp_dir} already holds {latest.name}: pass --resume, or use a new --exp-dir")
@@ -145,7 +148,8 @@ def run_training(
         "milestones": [],
         "skipped_utterances": {},
     }
-    if resume and latest is not None:
+    resumed_from = latest if resume else None
+    if resumed_from is not None:
         try:
             weights, state = ckpt.load_checkpoint(latest)
         except ckpt.CheckpointError as error:
@@ -157,7 +161,6 @@ def run_training(
         budget = FlopBudget(cfg, run["milestones"])
         for passed in budget.drop_passed(run["training_flops"]):
             logger.warning("milestone %.4g FLOPs was passed before this resume: no checkpoint kept", passed)
-        logger.info("resumed from %s at update %d", latest, trainer.num_updates)
     else:
         seed_everything(cfg.seed + 1000 * world.rank)  # ranks draw different masks
     if world.is_main and config is not None:
@@ -166,7 +169,13 @@ def run_training(
         train_set.sizes, cfg.max_tokens, cfg.seed, world.rank, world.size, length_noise=cfg.length_noise
     )
     stream = batch_stream(train_set, sampler, cfg, world.device, run["epoch"], run["consumed"])
-    monitor = TrainingMonitor(exp_dir, world.is_main, trainer.num_updates)
+    monitor = TrainingMonitor(exp_dir, world.is_main, trainer.num_updates)  # from here on in train.log
+    if restarts > 0:
+        logger.info("torchrun restart %d: resuming from the newest checkpoint of %s", restarts, exp_dir)
+    if resumed_from is not None:
+        logger.info("resumed from %s at update %d", resumed_from, trainer.num_updates)
+    if world.is_main and (removed := remove_stale_temporaries(exp_dir)):  # a killed write's leftovers
+        logger.info("removed temporaries of interrupted writes: %s", ", ".join(p.name for p in removed))
     peak = (
         measure_peak_flops(world.device, AUTOCAST_DTYPES.get(cfg.precision, torch.float32))
         if flops_fn
@@ -215,7 +224,7 @@ def run_training(
         monitor.log_valid({"update": trainer.num_updates, **stats, "best": run["best"]["value"]})
         return stats
 
-    bar = tqdm(
+    bar = progress_bar(
         total=cfg.max_updates or None, initial=trainer.num_updates, desc="train", disable=not world.is_main
     )
     interval, last_train, last_valid, probed = _Interval(), {}, {}, {}

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile
-from tqdm import tqdm
+from speechssl.progress import progress_bar
 
 from speechssl.data.phones import PHONES_FILE, PhoneSegment, write_phone_alignments
 from speechssl.data.synth.channel import (
@@ -225,7 +225,7 @@ def _run_units(units: list[WorkUnit], context: WorkerContext, nj: int, desc: str
     # Festival units are slowest; starting them first balances the workers.
     units = sorted(units, key=lambda u: (u.speaker.engine != "festival", -len(u.utterances)))
     total = sum(len(u.utterances) for u in units)
-    with tqdm(total=total, desc=desc, unit="utt", mininterval=1.0) as bar:
+    with progress_bar(total=total, desc=desc, unit="utt", mininterval=1.0) as bar:
         if nj <= 1:
             _init_worker(context)
             results = map(render_unit, units)
