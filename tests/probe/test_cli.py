@@ -50,7 +50,13 @@ def test_random_upstream_probes_every_layer(smoke_corpus, small_model_yaml, tmp_
     assert len(result["layer_weights"]) == 3 and abs(sum(result["layer_weights"]) - 1) < 1e-6
     assert result["layer_weights"] != [1 / 3] * 3  # the weights were trained
     assert (tmp_path / "features" / result["upstream"] / "dev" / "0_1.done").is_file()
-    assert main(args[:-4] + ["--device", "cuda", "--out", str(tmp_path / "gpu")]) in (0, 1)
+
+
+
+def test_cuda_without_a_device_is_a_one_line_error(smoke_corpus, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    assert main(_args(smoke_corpus, tmp_path, "fbank", "gpu", "--device", "cuda")) == 1
+    assert "no CUDA device is available" in capsys.readouterr().err
 
 
 def test_errors_are_one_line(smoke_corpus, tmp_path, capsys):
