@@ -20,9 +20,15 @@ import torch
 from speechssl.config import from_dict, read_yaml_mapping, save_config, to_dict
 from speechssl.io.atomic import atomic_write_text
 from speechssl.probe.cache import dump_hidden_states, load_hidden_states
-from speechssl.probe.evaluate import LMSettings, compute_emissions, greedy_hypotheses, greedy_scores, lm_scores
+from speechssl.probe.evaluate import (
+    LMSettings,
+    compute_emissions,
+    greedy_hypotheses,
+    greedy_scores,
+    lm_scores,
+)
 from speechssl.probe.featurizer import save_layer_weights
-from speechssl.probe.tasks import LetterRecognition, get_task
+from speechssl.probe.tasks import LetterRecognition, ProbeTask, TaskTargets, get_task
 from speechssl.probe.train import ProbeModel, TrainSettings, train_probe
 from speechssl.probe.upstreams import RANDOM, build_upstream
 
@@ -47,7 +53,8 @@ class ProbeConfig:
         max_updates, lr, batch_size: training; ``lr`` 0 = the task's default (PR 1e-2, ASR 1e-3).
         device: ``cpu`` or ``cuda`` (upstream inference and probe training).
         lm: LM folder of ``speechssl lm build`` for ASR beam search ("" = greedy only).
-        lm_weights, word_scores: beam-search grids tuned on dev.
+        lm_weights, word_scores: beam-search grids tuned on dev; beam_size: hypotheses kept.
+        asr_hidden_size: BiLSTM units per direction of the ASR head (SUPERB 1024; see docs/probes.md).
         normalize: layer-norm each layer before the weighted sum.
         max_batch_seconds: padded audio seconds per upstream inference batch.
     """
@@ -69,6 +76,8 @@ class ProbeConfig:
     lm: str = ""
     lm_weights: list[float] = field(default_factory=lambda: [0.0, 0.5, 1.0, 2.0, 3.0])
     word_scores: list[float] = field(default_factory=lambda: [-1.0, 0.0, 1.0])
+    beam_size: int = 50
+    asr_hidden_size: int = 256
     normalize: bool = True
     max_batch_seconds: float = 60.0
 
@@ -109,9 +118,10 @@ def _finished(config: ProbeConfig) -> ProbeResult | None:
     if not (out / RESULT_FILE).is_file():
         return None
     if read_yaml_mapping(out / "config.yaml") != to_dict(config):
-        raise ValueError(f"{out}: holds a finished probe with other settings (see its config.yaml); "
-                         "use another --out or delete that folder")
-    return from_dict(ProbeResult, json.loads((out / RESULT_FILE).read_text(encoding="utf-8")), str(out))
+        raise ValueError(f"{out}: holds a finished probe with other settings (see its "
+                         "config.yaml); use another --out or delete that folder")
+    record = json.loads((out / RESULT_FILE).read_text(encoding="utf-8"))
+    return from_dict(ProbeResult, record, where=str(out / RESULT_FILE))
 
 
 @contextmanager
@@ -160,39 +170,47 @@ def run_probe(config: ProbeConfig) -> ProbeResult:
         return _run(config, out)
 
 
+def _score(config: ProbeConfig, task: ProbeTask, model: ProbeModel, hidden: dict,
+           targets: dict[str, TaskTargets], out: Path) -> tuple[dict, dict | None]:
+    """Greedy scores of every split but train, plus LM beam-search scores for ASR with ``lm``."""
+    splits = [s for s in targets if s != "train"]
+    emissions = {s: compute_emissions(model, hidden[s], sorted(targets[s].targets), config.device)
+                 for s in splits}
+    scores = {s: greedy_scores(task, greedy_hypotheses(emissions[s], task), targets[s].references, s)
+              for s in splits}
+    if not (config.lm and isinstance(task, LetterRecognition)):
+        return scores, None
+    settings = LMSettings(tuple(config.lm_weights), tuple(config.word_scores), config.beam_size)
+    references = {s: targets[s].references for s in splits}
+    with_lm, record = lm_scores(task, emissions, references, config.lm, out, settings)
+    for split, values in with_lm.items():
+        scores[split].update(values)
+    return scores, record
+
+
 def _run(config: ProbeConfig, out: Path) -> ProbeResult:
-    task = get_task(config.task)
+    task = get_task(config.task, config.asr_hidden_size)
     upstream = build_upstream(config.upstream, config.model_config, config.upstream_seed, config.device)
     start = time.perf_counter()
-    feature_dirs = {split: dump_hidden_states(upstream, data, config.features_root, config.max_batch_seconds)
-                    for split, data in _splits(config).items()}
+    feature_dirs = {s: dump_hidden_states(upstream, data, config.features_root, config.max_batch_seconds)
+                    for s, data in _splits(config).items()}
     dump_seconds = time.perf_counter() - start
     targets = {split: task.targets(data) for split, data in _splits(config).items()}
-    for split, split_targets in targets.items():
-        logger.info("%s: %d utterances, %d skipped", split, len(split_targets.targets), len(split_targets.skipped))
-    hidden = {split: load_hidden_states(feature_dirs[split], set(targets[split].targets)) for split in targets}
+    for split, found in targets.items():
+        logger.info("%s: %d utterances, %d skipped", split, len(found.targets), len(found.skipped))
+    hidden = {s: load_hidden_states(feature_dirs[s], set(targets[s].targets)) for s in targets}
     lr = config.lr or task.default_lr
     settings = TrainSettings(max_updates=config.max_updates, lr=lr, batch_size=config.batch_size,
                              seed=config.seed, device=config.device)
     torch.manual_seed(config.seed)
     model = ProbeModel(upstream.num_layers, upstream.layer_dim, task, config.normalize)
     start = time.perf_counter()
-    records = train_probe(model, hidden["train"], targets["train"].targets, settings, out / "progress.jsonl")
+    records = train_probe(model, hidden["train"], targets["train"].targets, settings,
+                          out / "progress.jsonl")
     train_seconds = time.perf_counter() - start
     weights = model.featurizer.layer_weights()
     save_layer_weights(weights, out, f"{upstream.name} {task.name} seed {config.seed}")
-    eval_splits = [s for s in targets if s != "train"]
-    emissions = {s: compute_emissions(model, hidden[s], sorted(targets[s].targets), config.device)
-                 for s in eval_splits}
-    scores = {s: greedy_scores(task, greedy_hypotheses(emissions[s], task), targets[s].references, s)
-              for s in eval_splits}
-    lm_record = None
-    if config.lm and isinstance(task, LetterRecognition):
-        lm_settings = LMSettings(tuple(config.lm_weights), tuple(config.word_scores))
-        references = {s: targets[s].references for s in eval_splits}
-        with_lm, lm_record = lm_scores(task, emissions, references, config.lm, out, lm_settings)
-        for split, values in with_lm.items():
-            scores[split].update(values)
+    scores, lm_record = _score(config, task, model, hidden, targets, out)
     result = ProbeResult(
         upstream=upstream.name, upstream_spec=config.upstream,
         upstream_seed=config.upstream_seed if config.upstream == RANDOM else None,

@@ -129,8 +129,11 @@ class LetterRecognition(ProbeTask):
 TASKS: dict[str, type[ProbeTask]] = {"pr": PhoneRecognition, "asr": LetterRecognition}
 
 
-def get_task(name: str) -> ProbeTask:
-    """The task called ``name``; ValueError listing the known ones."""
+def get_task(name: str, asr_hidden_size: int = 256) -> ProbeTask:
+    """The task called ``name`` (``asr_hidden_size``: BiLSTM units per direction of ``asr``);
+    ValueError listing the known ones."""
     if name not in TASKS:
         raise ValueError(f"unknown probe task {name!r}; known: {', '.join(TASKS)}")
+    if TASKS[name] is LetterRecognition:
+        return LetterRecognition(hidden_size=asr_hidden_size)
     return TASKS[name]()

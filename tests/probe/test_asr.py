@@ -36,8 +36,8 @@ def test_bilstm_head_loss_falls(tmp_path):
 def test_asr_probe_scores_greedy_and_with_the_lm(smoke_corpus, smoke_lm, tmp_path):
     config = ProbeConfig(upstream="fbank", task="asr", train=str(smoke_corpus / "train"),
                          dev=str(smoke_corpus / "dev"), features_root=str(tmp_path / "features"),
-                         out=str(tmp_path / "asr"), max_updates=15, lm=str(smoke_lm),
-                         lm_weights=[0.0, 1.0], word_scores=[0.0])
+                         out=str(tmp_path / "asr"), max_updates=5, lm=str(smoke_lm), asr_hidden_size=32,
+                         lm_weights=[0.0, 1.0], word_scores=[0.0], beam_size=5)
     result = run_probe(config)
     assert (result.task, result.metric, result.lr) == ("asr", "cer", 1e-3)
     assert result.utterances["train"] == 6 and result.skipped["train"] == 0  # letters need no CMUdict
