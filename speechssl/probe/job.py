@@ -34,6 +34,9 @@ from speechssl.probe.upstreams import RANDOM, build_upstream
 
 logger = logging.getLogger(__name__)
 RESULT_FILE = "result.json"
+# Settings that change where and how fast a probe runs, not its result: a finished probe is reused
+# when only these differ.
+_RUN_ONLY = ("device", "max_batch_seconds")
 
 
 @dataclass
@@ -117,7 +120,11 @@ def _finished(config: ProbeConfig) -> ProbeResult | None:
     out = Path(config.out)
     if not (out / RESULT_FILE).is_file():
         return None
-    if read_yaml_mapping(out / "config.yaml") != to_dict(config):
+    saved, current = read_yaml_mapping(out / "config.yaml"), to_dict(config)
+    for key in _RUN_ONLY:
+        saved.pop(key, None)
+        current.pop(key, None)
+    if saved != current:
         raise ValueError(f"{out}: holds a finished probe with other settings (see its "
                          "config.yaml); use another --out or delete that folder")
     record = json.loads((out / RESULT_FILE).read_text(encoding="utf-8"))
@@ -161,13 +168,14 @@ def run_probe(config: ProbeConfig) -> ProbeResult:
         return finished
     if config.device == "cuda" and not torch.cuda.is_available():
         raise ValueError("device cuda: no CUDA device is available")
-    if config.lm and config.task != "asr":
+    task = get_task(config.task, config.asr_hidden_size)
+    if config.lm and not isinstance(task, LetterRecognition):
         raise ValueError(f"lm {config.lm!r}: LM beam search applies to the asr task only")
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     save_config(config, out / "config.yaml")
     with _log_to(out / "probe.log"):
-        return _run(config, out)
+        return _run(config, task, out)
 
 
 def _score(config: ProbeConfig, task: ProbeTask, model: ProbeModel, hidden: dict,
@@ -188,8 +196,7 @@ def _score(config: ProbeConfig, task: ProbeTask, model: ProbeModel, hidden: dict
     return scores, record
 
 
-def _run(config: ProbeConfig, out: Path) -> ProbeResult:
-    task = get_task(config.task, config.asr_hidden_size)
+def _run(config: ProbeConfig, task: ProbeTask, out: Path) -> ProbeResult:
     upstream = build_upstream(config.upstream, config.model_config, config.upstream_seed, config.device)
     start = time.perf_counter()
     feature_dirs = {s: dump_hidden_states(upstream, data, config.features_root, config.max_batch_seconds)

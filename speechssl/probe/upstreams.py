@@ -153,7 +153,12 @@ def checkpoint_upstream(path: str, device: str = "cpu") -> BackboneHiddenStates:
     weights = weights.resolve()
     stat = weights.stat()
     source = f"{weights}:{stat.st_size}:{stat.st_mtime_ns}"
-    stem = weights.parent.name if weights.stem in ("checkpoint_best", "model") else weights.stem
+    # hubert/checkpoint_300 -> hubert-checkpoint_300; a converted folder's model -> the folder
+    stem = weights.stem
+    if stem == "model":
+        stem = weights.parent.name
+    elif stem.startswith("checkpoint"):
+        stem = f"{weights.parent.name}-{stem}"
     return BackboneHiddenStates(load_backbone(weights), f"{stem}-{_digest(source)}", source, device)
 
 
