@@ -22,6 +22,7 @@ FAMILIES = [
     ("convert", "speechssl.cli.convert", "convert checkpoints: fairseq, HF, torchaudio, speechssl"),
     ("librispeech", "speechssl.cli.librispeech", "download and prepare LibriSpeech / Libri-light"),
     ("estimate", "speechssl.cli.estimate", "estimate wall time of recipe stages from throughput"),
+    ("probe", "speechssl.cli.probe", "SUPERB-style PR/ASR probes of frozen upstreams (checkpoint, random, fbank)"),
 ]
 
 
