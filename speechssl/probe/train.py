@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 from torch.nn import functional as F
-from tqdm import tqdm
+from speechssl.progress import progress_bar
 
 from speechssl.probe.featurizer import WeightedLayerSum
 from speechssl.probe.tasks import ProbeTask
@@ -135,7 +135,7 @@ def train_probe(model: ProbeModel, hidden: dict[str, torch.Tensor], targets: dic
     )
     log = JsonlLog(progress_path, resume_update=0)
     start = time.perf_counter()
-    with tqdm(total=settings.max_updates, desc="probe updates", unit="upd", leave=False) as bar:
+    with progress_bar(total=settings.max_updates, desc="probe updates", unit="upd", leave=False) as bar:
         while state.updates < settings.max_updates:
             state.recent_losses.append(train_step(state, hidden, targets, settings))
             bar.update(1)
