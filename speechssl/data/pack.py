@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import soundfile
-from tqdm import tqdm
+from speechssl.progress import progress_bar
 
 from speechssl.io.atomic import atomic_write_bytes
 from speechssl.io.audio import SAMPLE_RATE, read_audio
@@ -74,7 +74,7 @@ def pack_split(config: PackConfig, split: str) -> int:
     lengths: dict[str, int] = {}
     with multiprocessing.Pool(config.nj) as pool:
         done = pool.imap_unordered(_pack_one, jobs, chunksize=8)
-        for utt, frames in tqdm(done, total=len(jobs), desc=f"pack {split}", unit="utt"):
+        for utt, frames in progress_bar(done, total=len(jobs), desc=f"pack {split}", unit="utt"):
             lengths[utt] = frames
     target_dir.mkdir(parents=True, exist_ok=True)
     for table in sorted(os.listdir(source_dir)):
