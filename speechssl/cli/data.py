@@ -1,7 +1,7 @@
 """``speechssl data``: synthesise the offline mini corpus; validate, fix and complete Kaldi data dirs.
 
 Subcommands: ``synth`` (speechssl.data.synth), ``validate`` (speechssl.data.validate, ``--fix``:
-speechssl.data.fix) and ``complete`` (speechssl.data.fix).
+speechssl.data.fix), ``complete`` (speechssl.data.fix) and ``pack`` (speechssl.data.pack).
 """
 
 from __future__ import annotations
@@ -48,6 +48,18 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     complete.add_argument("dir", help="data dir holding wav.scp (and utt2spk)")
     complete.set_defaults(run=run_complete)
+
+    pack = sub.add_parser(
+        "pack", help="copy data dirs with Ogg/Opus audio and relative paths (for a remote machine)"
+    )
+    pack.add_argument("--data", default="data", help="DATA_ROOT holding the splits (default data)")
+    pack.add_argument("--splits", default="pretrain,train,dev,test", help="comma-separated splits")
+    pack.add_argument("--out", required=True, help="root of the packed copy")
+    pack.add_argument(
+        "--relative-to", default=".", help="wav.scp paths relative to this folder (default .)"
+    )
+    pack.add_argument("--nj", type=int, default=2, help="encoding processes (default 2)")
+    pack.set_defaults(run=run_pack)
 
 
 def run_synth(args: argparse.Namespace) -> int:
@@ -97,4 +109,22 @@ def run_complete(args: argparse.Namespace) -> int:
     for line in done.problems:
         print(line, file=sys.stderr)
     print(done.summary(args.dir))
+    return 0
+
+
+def run_pack(args: argparse.Namespace) -> int:
+    from speechssl.data.pack import PackConfig, pack_corpus, packed_bytes
+
+    if args.nj < 1:
+        raise CommandError(f"--nj must be at least 1, got {args.nj}")
+    config = PackConfig(
+        data_root=args.data,
+        splits=[s for s in args.splits.split(",") if s],
+        out=args.out,
+        relative_to=args.relative_to,
+        nj=args.nj,
+    )
+    counts = pack_corpus(config)
+    size = packed_bytes(args.out) / 2**20
+    print(f"{args.out}: packed {counts} utterances, {size:.1f} MiB")
     return 0
