@@ -1,7 +1,8 @@
 """The one backbone shared by wav2vec 2.0, HuBERT, data2vec, data2vec 2.0 and CTC fine-tuning.
 
 Objectives call ``front_end`` (audio -> projected frames) and ``encode`` (masks, positions,
-Transformer); ``forward`` is the two in a row.
+Transformer), ``forward`` is the two in a row; data2vec 2.0 runs ``add_positions`` and
+``transformer`` on gathered frames with ``attention_bias(x, positions)``.
 """
 
 from __future__ import annotations
