@@ -36,7 +36,7 @@ class LayerFeatureConfig:
     layer: int = 6
     final_norm: bool = False
     device: str = "cpu"
-    max_batch_samples: int = 16000 * 60
+    max_batch_samples: int = SAMPLE_RATE * 60
 
 
 def load_backbone(checkpoint: str | os.PathLike) -> Backbone:
@@ -73,7 +73,7 @@ class LayerExtractor:
         self.frame_rate = SAMPLE_RATE / backbone.config.downsampling
 
     def num_frames(self, num_samples: int) -> int:
-        return int(self.backbone.frame_lengths(torch.tensor([num_samples]))[0])
+        return self.backbone.config.num_frames(num_samples)
 
     @torch.no_grad()
     def extract(self, batch: list[np.ndarray]) -> list[np.ndarray]:

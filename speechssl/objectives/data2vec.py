@@ -14,8 +14,6 @@ from speechssl.objectives.base import ObjectiveOutput
 from speechssl.objectives.masked_input import (
     SpanMaskConfig,
     draw_span_masks,
-    encode_masked,
-    run_front_end,
 )
 from speechssl.objectives.regression import RegressionConfig
 from speechssl.objectives.teacher_student import TeacherStudentObjective
@@ -44,11 +42,11 @@ class Data2VecObjective(TeacherStudentObjective):
 
     def forward(self, batch: AudioBatch) -> ObjectiveOutput:
         """Loss summed over masked frames; sample_size = number of masked frames."""
-        front = run_front_end(self.backbone, batch)
+        front = self.backbone.front_end(batch.audio, batch.audio_lengths)
         time_mask, channel_mask = draw_span_masks(
             self.config, front.padding_mask, front.x.shape[-1], batch.utt_ids
         )
-        encoded = encode_masked(self.backbone, front, time_mask, channel_mask)
+        encoded = self.backbone.encode(front, time_mask, channel_mask)
         pred = self.final_proj(encoded.output[time_mask])  # (N, D)
         target = self.teacher_targets(self.teacher_input(batch, front), front.padding_mask)[time_mask]
         return self.regression_output(pred, target)

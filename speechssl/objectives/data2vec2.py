@@ -16,7 +16,6 @@ from speechssl.data.batch import AudioBatch
 from speechssl.models.flops import FlopCount
 from speechssl.objectives.base import ObjectiveOutput
 from speechssl.objectives.decoder import ConvDecoder, DecoderConfig
-from speechssl.objectives.masked_input import run_front_end
 from speechssl.objectives.regression import RegressionConfig
 from speechssl.objectives.teacher_student import TeacherStudentObjective
 
@@ -72,8 +71,7 @@ class Data2Vec2Objective(TeacherStudentObjective):
         x = backbone.add_positions(x.masked_fill(mask.unsqueeze(-1), 0.0), padding_mask)
         kept, index = masking.gather_unmasked(x, mask)
         kept_padding = padding_mask.gather(1, index)
-        bias = backbone.alibi_bias(index) if backbone.config.use_alibi else None
-        return backbone.transformer(kept, kept_padding, attn_bias=bias).output
+        return backbone.transformer(kept, kept_padding, attn_bias=backbone.attention_bias(kept, index)).output
 
     def training_flops(self, count: FlopCount) -> float:
         """Conv encoder once, the student Transformer on M clones of the unmasked frames, the
@@ -86,7 +84,7 @@ class Data2Vec2Objective(TeacherStudentObjective):
         """Loss summed over masked frames of every clone; sample_size = their number."""
         cfg = self.config
         clones = cfg.clone_batch
-        front = run_front_end(self.backbone, batch)
+        front = self.backbone.front_end(batch.audio, batch.audio_lengths)
         batch_size, frames = front.padding_mask.shape
         mask = masking.compute_clone_masks(
             (batch_size, frames),

@@ -9,10 +9,10 @@ import torch
 from torch import nn
 
 from speechssl.data.batch import AudioBatch
+from speechssl.models.backbone import FrontEnd
 from speechssl.models.flops import FlopCount
 from speechssl.objectives.base import Objective, ObjectiveOutput
 from speechssl.objectives.ema import EMATeacher, ema_decay_at
-from speechssl.objectives.masked_input import FrontEnd
 from speechssl.objectives.regression import (
     RegressionConfig,
     build_targets,
@@ -71,8 +71,7 @@ class TeacherStudentObjective(Objective):
         if batch.clean_audio is None:
             return front.projected
         with torch.no_grad():
-            features, _ = self.backbone.extract_features(batch.clean_audio, batch.audio_lengths)
-            return self.backbone.projection(self.backbone.feature_norm(features))
+            return self.backbone.front_end(batch.clean_audio, batch.audio_lengths, input_dropout=False).x
 
     def teacher_targets(self, x: torch.Tensor, padding_mask: torch.Tensor | None) -> torch.Tensor:
         """Targets from the teacher on unmasked input.
@@ -87,10 +86,7 @@ class TeacherStudentObjective(Objective):
         backbone = self.backbone
         with torch.no_grad():
             x = backbone.add_positions(x.detach().float(), padding_mask)
-            bias = None
-            if backbone.config.use_alibi:
-                bias = backbone.alibi_bias(torch.arange(x.shape[1], device=x.device))
-            out = self.teacher(x, padding_mask, attn_bias=bias, output_layers=True)
+            out = self.teacher(x, padding_mask, attn_bias=backbone.attention_bias(x), output_layers=True)
             layers = out.layer_outputs if self.config.end_of_block_targets else out.ffn_outputs
             return build_targets(layers, self.config, padding_mask)
 

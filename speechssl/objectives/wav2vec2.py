@@ -17,9 +17,7 @@ from speechssl.objectives.contrastive import contrastive_logits, sample_negative
 from speechssl.objectives.masked_input import (
     SpanMaskConfig,
     draw_span_masks,
-    encode_masked,
     feature_penalty,
-    run_front_end,
 )
 from speechssl.objectives.quantizer import (
     GumbelQuantizer,
@@ -96,11 +94,11 @@ class Wav2Vec2Objective(Objective):
     def forward(self, batch: AudioBatch) -> ObjectiveOutput:
         """Loss summed over masked frames; sample_size = number of masked frames."""
         cfg = self.config
-        front = run_front_end(self.backbone, batch)
+        front = self.backbone.front_end(batch.audio, batch.audio_lengths)
         time_mask, channel_mask = draw_span_masks(
             cfg, front.padding_mask, front.x.shape[-1], batch.utt_ids
         )
-        encoded = encode_masked(self.backbone, front, time_mask, channel_mask)
+        encoded = self.backbone.encode(front, time_mask, channel_mask)
         pred = self.final_proj(encoded.output[time_mask])  # (N, final_dim)
 
         latents = self.backbone.dropout_features(front.normed)[time_mask]  # (N, C)

@@ -81,12 +81,9 @@ class CollapseProbe:
         try:
             device = next(backbone.parameters()).device
             batch = self.batch.to(device)
-            features, padding_mask = backbone.extract_features(batch.audio, batch.audio_lengths)
-            x = backbone.project(backbone.feature_norm(features))
-            layers = [x]
-            encoded = backbone.transformer(backbone.add_positions(x, padding_mask), padding_mask, output_layers=True)
-            layers += encoded.layer_outputs
-            valid = ~padding_mask
+            front = backbone.front_end(batch.audio, batch.audio_lengths)
+            layers = [front.x] + backbone.encode(front, output_layers=True).layer_outputs
+            valid = ~front.padding_mask
             return {f"{KEY_PREFIX}{i}": spectrum_auc(layer[valid].float().cpu()) for i, layer in enumerate(layers)}
         finally:
             backbone.train(was_training)

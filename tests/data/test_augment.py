@@ -16,7 +16,6 @@ from speechssl.data.sampler import BucketBatchSampler
 from speechssl.models.backbone import build_backbone
 from speechssl.models.config import load_backbone_config
 from speechssl.objectives import build_objective, objective_config
-from speechssl.objectives.masked_input import run_front_end
 from speechssl.train.config import TrainerConfig
 from speechssl.train.run import batch_stream
 from tests.data.tiny_dirs import make_data_dir
@@ -172,6 +171,6 @@ def test_teacher_sees_the_clean_audio():
     assert augmented["pred_var"] != reference["pred_var"]
     assert logs(noisy, None)["target_var"] != reference["target_var"]
     batch = AudioBatch(audio=noisy, audio_lengths=lengths, clean_audio=clean)
-    front = run_front_end(backbone, batch)
-    expected = run_front_end(backbone, AudioBatch(audio=clean, audio_lengths=lengths)).projected
+    front = backbone.front_end(batch.audio, batch.audio_lengths)
+    expected = backbone.front_end(clean, lengths).projected
     assert torch.equal(objective.teacher_input(batch, front), expected)

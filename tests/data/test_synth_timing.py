@@ -11,7 +11,6 @@ import soundfile
 from speechssl.data.phones import PhoneSegment, read_phone_alignments
 from speechssl.data.synth import generate, get_plan
 from speechssl.data.synth.channel import (
-    SAMPLE_RATE,
     ChannelConfig,
     draw_pads,
     render,
@@ -23,6 +22,7 @@ from speechssl.data.synth.generate import utterance_phones
 from speechssl.data.synth.plans import SPLITS
 from speechssl.data.synth.timing import corpus_alignment, parse_festival_segs, parse_flite_durations
 from speechssl.data.synth.voices import Speaker, synthesize
+from speechssl.io.audio import SAMPLE_RATE
 from speechssl.io.kaldi_dir import DataDir
 
 SENTENCES = ["THE BIRCH CANOE SLID ON THE SMOOTH PLANKS", "RICE IS OFTEN SERVED IN ROUND BOWLS"]

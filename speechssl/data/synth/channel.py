@@ -13,8 +13,7 @@ import numpy as np
 from scipy import signal
 
 from speechssl.data.synth.voices import Speaker
-
-SAMPLE_RATE = 16000
+from speechssl.io.audio import SAMPLE_RATE
 
 
 @dataclass

@@ -17,7 +17,6 @@ from speechssl.progress import progress_bar
 
 from speechssl.data.phones import PHONES_FILE, PhoneSegment, write_phone_alignments
 from speechssl.data.synth.channel import (
-    SAMPLE_RATE,
     ChannelConfig,
     draw_pads,
     render,
@@ -48,6 +47,7 @@ from speechssl.data.synth.voices import (
     synthesize,
 )
 from speechssl.io.atomic import atomic_path, atomic_write_text
+from speechssl.io.audio import SAMPLE_RATE
 from speechssl.io.kaldi_dir import DataDir, read_table, write_table
 
 logger = logging.getLogger(__name__)
