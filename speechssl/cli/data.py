@@ -59,6 +59,8 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--relative-to", default=".", help="wav.scp paths relative to this folder (default .)"
     )
     pack.add_argument("--nj", type=int, default=2, help="encoding processes (default 2)")
+    pack.add_argument("--codec", default="opus", choices=["opus", "flac"],
+                      help="opus: small, to carry (default); flac: lossless and fast to decode")
     pack.set_defaults(run=run_pack)
 
 
@@ -123,6 +125,7 @@ def run_pack(args: argparse.Namespace) -> int:
         out=args.out,
         relative_to=args.relative_to,
         nj=args.nj,
+        codec=args.codec,
     )
     counts = pack_corpus(config)
     size = packed_bytes(args.out) / 2**20

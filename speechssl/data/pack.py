@@ -1,7 +1,8 @@
-"""Pack Kaldi data dirs into a small, relocatable copy: audio re-encoded as Ogg/Opus, relative paths.
+"""Pack Kaldi data dirs into a small, relocatable copy: audio re-encoded (Ogg/Opus), relative paths.
 
 The mini corpus is 174 MB of FLAC; a machine reached through a 64 MiB working tree (the lent GPU) gets
-its ~34 MB Opus copy instead. Every table besides ``wav.scp`` travels verbatim (``text``, ``phones``...);
+its ~34 MB Opus copy instead, and unpacks it there to FLAC (``codec="flac"``), which decodes ~5x
+faster than Opus (1,325x against 252x real time on one core) so 16 loader workers keep up. Every table besides ``wav.scp`` travels verbatim (``text``, ``phones``...);
 ``utt2num_samples`` / ``utt2dur`` are rewritten from the decoded Opus lengths, so they always agree.
 """
 
@@ -23,6 +24,8 @@ from speechssl.io.audio import SAMPLE_RATE, read_audio
 from speechssl.io.kaldi_dir import DataDir, read_table, write_table
 
 logger = logging.getLogger(__name__)
+# codec -> (soundfile format, subtype, file extension)
+CODECS = {"opus": ("OGG", "OPUS", ".ogg"), "flac": ("FLAC", "PCM_16", ".flac")}
 # Tables derived from the audio itself; the others are copied as they are.
 _AUDIO_TABLES = ("wav.scp", "utt2num_samples", "utt2dur")
 
@@ -38,6 +41,7 @@ class PackConfig:
         relative_to: ``wav.scp`` paths are written relative to this folder (the folder commands are
             run from on the target machine, e.g. the repository root).
         nj: encoding processes.
+        codec: ``opus`` (Ogg/Opus, small: to carry) or ``flac`` (lossless, fast to decode: to train on).
     """
 
     data_root: str = "data"
@@ -45,20 +49,26 @@ class PackConfig:
     out: str = "pack/data"
     relative_to: str = "."
     nj: int = 2
+    codec: str = "opus"
+
+    def __post_init__(self) -> None:
+        if self.codec not in CODECS:
+            raise ValueError(f"codec {self.codec!r}: expected one of {sorted(CODECS)}")
 
 
-def encode_opus(samples) -> bytes:
-    """(T,) float32 at 16 kHz -> Ogg/Opus bytes."""
+def encode(samples, codec: str = "opus") -> bytes:
+    """(T,) float32 at 16 kHz -> the bytes of a file in ``codec``."""
+    file_format, subtype, _ = CODECS[codec]
     buffer = io.BytesIO()
-    soundfile.write(buffer, samples, SAMPLE_RATE, format="OGG", subtype="OPUS")
+    soundfile.write(buffer, samples, SAMPLE_RATE, format=file_format, subtype=subtype)
     return buffer.getvalue()
 
 
-def _pack_one(job: tuple[str, str, str]) -> tuple[str, int]:
-    """Encode one utterance (utt, source path, target path); returns (utt, decoded sample count)."""
-    utt, source, target = job
+def _pack_one(job: tuple[str, str, str, str]) -> tuple[str, int]:
+    """Encode one utterance (utt, source path, target path, codec); returns (utt, decoded samples)."""
+    utt, source, target, codec = job
     if not os.path.isfile(target):  # written atomically, so an existing file is complete
-        data = encode_opus(read_audio(source))
+        data = encode(read_audio(source), codec)
         os.makedirs(os.path.dirname(target), exist_ok=True)
         atomic_write_bytes(target, data)
     return utt, soundfile.info(target).frames
@@ -70,7 +80,9 @@ def pack_split(config: PackConfig, split: str) -> int:
     target_dir = Path(config.out) / split
     data = DataDir.load(source_dir)
     audio_dir = Path(config.out) / "audio" / split
-    jobs = [(utt, path, str(audio_dir / f"{utt}.ogg")) for utt, path in data.wav_scp.items()]
+    extension = CODECS[config.codec][2]
+    jobs = [(utt, path, str(audio_dir / f"{utt}{extension}"), config.codec)
+            for utt, path in data.wav_scp.items()]
     lengths: dict[str, int] = {}
     with multiprocessing.Pool(config.nj) as pool:
         done = pool.imap_unordered(_pack_one, jobs, chunksize=8)
@@ -83,7 +95,7 @@ def pack_split(config: PackConfig, split: str) -> int:
     root = Path(config.relative_to).resolve()
     write_table(
         target_dir / "wav.scp",
-        {utt: os.path.relpath(Path(path).resolve(), root) for utt, _, path in jobs},
+        {utt: os.path.relpath(Path(path).resolve(), root) for utt, _, path, _ in jobs},
     )
     write_table(target_dir / "utt2num_samples", {u: str(n) for u, n in lengths.items()})
     write_table(target_dir / "utt2dur", {u: f"{n / SAMPLE_RATE:.4f}" for u, n in lengths.items()})

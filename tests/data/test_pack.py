@@ -42,3 +42,16 @@ def test_pack_resumes_without_reencoding(smoke_corpus, tmp_path, monkeypatch):
     stamp = os.stat(first).st_mtime_ns
     assert main(args) == 0
     assert os.stat(first).st_mtime_ns == stamp
+
+
+def test_unpack_to_flac_is_lossless_from_the_opus_copy(smoke_corpus, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    base = ["data", "pack", "--splits", "dev", "--nj", "1"]
+    assert main(base + ["--data", str(smoke_corpus), "--out", "opus"]) == 0
+    assert main(base + ["--data", "opus", "--out", "flac", "--codec", "flac"]) == 0
+    opus, flac = DataDir.load("opus/dev"), DataDir.load("flac/dev")
+    assert all(p.endswith(".flac") for p in flac.wav_scp.values())
+    assert flac.utt2num_samples == opus.utt2num_samples
+    for utt in sorted(opus.wav_scp)[:2]:  # 16-bit FLAC of the decoded Opus: within one LSB
+        difference = read_audio(opus.wav_scp[utt]) - read_audio(flac.wav_scp[utt])
+        assert np.abs(difference).max() <= 1.0 / 32768 + 1e-7
