@@ -84,14 +84,15 @@ class BackboneHiddenStates(HiddenStateExtractor):
         self.frame_rate = SAMPLE_RATE / backbone.config.downsampling
 
     def num_frames(self, num_samples: int) -> int:
-        return int(self.backbone.frame_lengths(torch.tensor([num_samples]))[0])
+        return self.backbone.config.num_frames(num_samples)
 
     @torch.no_grad()
     def forward_layers(self, audio: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """audio (B,T), lengths (B,) -> hidden states (L+1, B, F, D)."""
         backbone = self.backbone
-        features, padding_mask = backbone.extract_features(audio, lengths)
-        x = backbone.add_positions(backbone.project(backbone.feature_norm(features)), padding_mask)
+        front = backbone.front_end(audio, lengths)  # eval mode: dropout_input is the identity
+        padding_mask = front.padding_mask
+        x = backbone.add_positions(front.x, padding_mask)
         # Post-LN encoders normalise their input before the first layer; that is what layer 1 sees.
         first = x if backbone.config.layer_norm_first else backbone.encoder.layer_norm(x)
         output = backbone.transformer(x, padding_mask, output_layers=True)
