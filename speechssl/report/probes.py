@@ -236,8 +236,9 @@ def probe_section(exp_root: str | os.PathLike, runs: list[ProbeRun]) -> tuple[st
         "## Probes of the frozen upstreams\n",
         f"{TABLE_SPLIT} error rates in %, SUPERB-style probes (`speechssl probe`, docs/probes.md): "
         "mean (min-max) over probe seeds, and for `random` over its upstream seeds too; `probes` counts "
-        "the result files pooled in a row. Label PNMI: the HuBERT labels the model was trained on, "
-        "against the true phones.\n",
+        "the result files pooled in a row."
+        + (" Label PNMI: the HuBERT labels the model was trained on, against the true phones."
+           if any(row.pnmi is not None for row in rows) else "") + "\n",
         probe_table(rows, columns),
     ]
     lines = random_spread_lines(rows, verdicts)
@@ -249,3 +250,24 @@ def probe_section(exp_root: str | os.PathLike, runs: list[ProbeRun]) -> tuple[st
         "probe_table": [{**row.to_dict(), "versus_random": verdicts.get(row.upstream, {})} for row in rows],
     }
     return "\n".join(parts), fields
+
+
+def best_upstream(exp_root: str | os.PathLike, task: str) -> str:
+    """The ``upstream_spec`` of the pre-trained upstream with the lowest mean dev value of ``task``'s
+    main metric (an error rate) over its probe seeds.
+
+    Raises:
+        ValueError: no finished probe of a pre-trained upstream on ``task`` under ``exp_root/probe``.
+    """
+    values: dict[str, list[float]] = {}
+    specs: dict[str, str] = {}
+    for run in collect_probes(exp_root):
+        value = run.scores.get(TABLE_SPLIT, {}).get(run.metric)
+        if run.task == task and _kind(run.upstream) == "pretrained" and isinstance(value, (int, float)):
+            values.setdefault(run.upstream, []).append(float(value))
+            specs.setdefault(run.upstream, run.upstream_spec)
+    if not values:
+        raise ValueError(f"{exp_root}/probe: no finished {task} probe of a pre-trained model "
+                         f"(run the {task} probes first)")
+    best = min(sorted(values), key=lambda upstream: sum(values[upstream]) / len(values[upstream]))
+    return specs[best]
