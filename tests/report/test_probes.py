@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from speechssl.report.probes import collect_probes, probe_columns, probe_rows, upstream_label
+from speechssl.report.probes import best_upstream, collect_probes, probe_columns, probe_rows, upstream_label
 from speechssl.report.render import render_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -109,3 +109,18 @@ def test_report_probe_table_json_and_layer_weight_plot(exp):
     assert "probe_layer_weights.png" in results["plots"] and "](probe_layer_weights.png)" in text
     assert (exp / "probe_layer_weights.png").read_bytes()[:8] == PNG_MAGIC
     assert json.loads((exp / "results.json").read_text()) == results
+
+
+def test_best_upstream_and_cli(exp, tmp_path, capsys):
+    from speechssl.cli.main import main
+
+    write_probe(exp, "wav2vec2-pr-seed1", str(exp / "pretrain" / "wav2vec2"), "pr", "per", {"dev": {"per": 0.83}})
+    assert best_upstream(exp, "pr") == str(exp / "pretrain" / "hubert_iter2")  # mean 0.82 of two seeds
+    assert best_upstream(exp, "pc") == str(exp / "pretrain" / "hubert_iter2")
+    assert main(["report", "--exp", str(exp), "--best-upstream", "pr"]) == 0
+    assert capsys.readouterr().out.strip() == str(exp / "pretrain" / "hubert_iter2")
+    assert not (exp / "RESULTS.md").exists()
+    with pytest.raises(ValueError, match="no finished nope probe of a pre-trained model"):
+        best_upstream(exp, "nope")
+    assert main(["report", "--exp", str(tmp_path / "none"), "--best-upstream", "pr"]) == 1
+    assert "run the pr probes first" in capsys.readouterr().err
