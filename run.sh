@@ -36,7 +36,7 @@ probe_seeds=1          # probe seeds 1..N of every trained probe (their spread i
 probe_tasks="pr pc"    # trained probes of every upstream, probe seeds 1..probe_seeds
 untrained_probes=abx   # probes without training (one run per upstream; empty: none)
 probe_updates=1500     # updates of the pr and pc probes (linear heads)
-asr_updates=60         # updates of the ASR probe (BiLSTM head, ~3 CPU-s an update: docs/probes.md)
+asr_updates=30         # updates of the ASR probe (BiLSTM head, 2.4 CPU-s an update: docs/probes.md)
 asr_hidden=128         # BiLSTM units per direction of the ASR probe head (SUPERB 1024)
 
 . local/parse_options.sh
