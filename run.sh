@@ -171,7 +171,7 @@ probe_options=(--train "$data/train" --dev "$data/dev" --features-root "$exp/pro
   --model-config "$model")
 
 if [ $stage -le 10 ] && [ $stop_stage -ge 10 ]; then
-  log "Stage 10: probes ($probe_tasks $untrained_probes) of${probe_models}, random seeds 1..$random_seeds, fbank -> $exp/probe"
+  log "Stage 10: $probe_tasks $untrained_probes probes of${probe_models}, random 1..$random_seeds, fbank -> $exp/probe"
   local/probe_upstreams.sh --nj "$nj" --tasks "$probe_tasks" --seeds "$probe_seeds" --out "$exp/probe" \
     "${probe_upstreams[@]}" -- "${probe_options[@]}" --max-updates "$probe_updates"
   [ -z "$untrained_probes" ] || local/probe_upstreams.sh --nj "$nj" --tasks "$untrained_probes" \
@@ -180,7 +180,7 @@ fi
 
 if [ $stage -le 11 ] && [ $stop_stage -ge 11 ]; then
   best=$(speechssl report --exp "$exp" --best-upstream pr)
-  log "Stage 11: ASR probes (BiLSTM $asr_hidden x 2, $asr_updates updates, KenLM) of the PR-best model ($best) and fbank"
+  log "Stage 11: ASR probes (BiLSTM 2 x $asr_hidden, $asr_updates updates, KenLM) of the PR-best $best and fbank"
   local/probe_upstreams.sh --nj "$nj" --tasks asr --seeds "$probe_seeds" --out "$exp/probe" \
     "$(basename "$best"),$best,1" fbank,fbank,1 -- "${probe_options[@]}" --max-updates "$asr_updates" \
     --lm "$exp/lm" --set "asr_hidden_size=$asr_hidden" --set "lm_weights=[$lm_weights]" \

@@ -88,8 +88,8 @@ def finetune_settings_table(rows: list[ResultRow]) -> str | None:
 
 def labels_table(labels: list[LabelRow]) -> str:
     lines = [
-        [label.path, *("-" if v is None else f"{v:.3f}" for v in (label.pnmi, label.phone_purity, label.cluster_purity)),
-         label.reference or "-"]
+        [label.path, *("-" if v is None else f"{v:.3f}"
+                       for v in (label.pnmi, label.phone_purity, label.cluster_purity)), label.reference or "-"]
         for label in labels
     ]
     return _table(["labels", "PNMI", "phone purity", "cluster purity", "reference"], lines)

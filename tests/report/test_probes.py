@@ -61,8 +61,8 @@ def exp(tmp_path):
 
 
 def test_upstream_label():
-    assert [upstream_label(s) for s in ("random", "fbank", "exp/pretrain/hubert/", "exp/pretrain/w2v/checkpoint_best.safetensors")] \
-        == ["random", "fbank", "hubert", "w2v"]
+    specs = ("random", "fbank", "exp/pretrain/hubert/", "exp/pretrain/w2v/checkpoint_best.safetensors")
+    assert [upstream_label(s) for s in specs] == ["random", "fbank", "hubert", "w2v"]
 
 
 def test_rows_pool_seeds_and_order_columns(exp):
@@ -87,14 +87,16 @@ def test_report_probe_table_json_and_layer_weight_plot(exp):
     text = (exp / "RESULTS.md").read_text()
     assert "| upstream | probes | PER | frame error | ABX within | ABX across | CER | WER | CER LM | WER LM | " \
            "speaker speaker_error | label PNMI |" in text
-    assert "| hubert_iter2 | 6 | 82.0 (80.0-84.0) | 70.5 | 20.0 | 25.0 | 50.0 | 95.0 | 45.0 | 90.0 | 30.0 | 0.412 |" in text
+    assert "| hubert_iter2 | 6 | 82.0 (80.0-84.0) | 70.5 | 20.0 | 25.0 | 50.0 | 95.0 | 45.0 | 90.0 | 30.0 " \
+           "| 0.412 |" in text
     assert "| random | 9 | 87.4 (87.0-87.8) | 71.0 (70.0-72.0) | 31.0 (30.0-32.0) | 36.0 (35.0-37.0) |" in text
     assert "| fbank | 1 | 82.1 | - | - | - | - | - | - | - | - | - |" in text
     assert "- **hubert_iter2**: outside the random-weight spread on PER (82.0 < 87.0-87.8), ABX within " \
            "(20.0 < 30.0-32.0), ABX across (25.0 < 35.0-37.0); inside on frame error (70.5 in 70.0-72.0)" in text
     assert "- **fbank**: outside the random-weight spread on PER (82.1 < 87.0-87.8)" in text
     entry = next(e for e in results["probes"] if e["name"] == "hubert_iter2-pr-seed1" and e["split"] == "test")
-    assert entry == {"name": "hubert_iter2-pr-seed1", "upstream": "hubert_iter2", "upstream_name": "hubert_iter2-0123abcd",
+    assert entry == {"name": "hubert_iter2-pr-seed1", "upstream": "hubert_iter2",
+                     "upstream_name": "hubert_iter2-0123abcd",
                      "upstream_spec": str(exp / "pretrain" / "hubert_iter2"), "upstream_seed": None, "task": "pr",
                      "metric": "per", "main_metric": True, "seed": 1, "split": "test", "value": 0.81}
     assert len(results["probes"]) == 24
