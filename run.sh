@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # speechssl mini recipe: one backbone, four self-supervised objectives and a scratch baseline,
 # compared on an offline synthetic corpus, end to end on a 2-core CPU.
-#   ./run.sh                               everything (install, data, labels, pre-train, fine-tune, report)
+#   ./run.sh                               everything (install, data, labels, pre-train, fine-tune, probes, report)
 #   ./run.sh --stage 5 --stop-stage 5      one stage
 #   ./run.sh --objective hubert            one objective (plus the scratch baseline it is compared to)
 # Every stage skips outputs that are complete (.done markers): re-running is cheap and safe.
+# Stages: 0 install | 1 synthesise the corpus | 2 validate | 3 KenLM + lexicon | 4 HuBERT MFCC labels
+#   | 5 pre-train | 6 HuBERT iteration 2 | 7 CTC fine-tuning | 8 decode | 9 HuBERT label quality
+#   | 10 probes (pr, pc, abx) of every pre-trained model, random and fbank | 11 ASR probes | 12 report
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -28,6 +31,13 @@ pretrain_gflops=7750   # training GFLOPs of every objective (HuBERT: both iterat
 pretrain_updates=      # also cap every pre-training run's updates (empty: no cap; the FLOPs decide)
 finetune_updates=      # override the fine-tuning max_updates (empty: config value)
 scratch_seeds=3        # scratch baselines with seeds 1..N: their spread is the table's noise level
+random_seeds=3         # probed random-weight upstreams with seeds 1..N: the probes' noise level
+probe_seeds=1          # probe seeds 1..N of every trained probe (their spread is reported too)
+probe_tasks="pr pc"    # trained probes of every upstream, probe seeds 1..probe_seeds
+untrained_probes=abx   # probes without training (one run per upstream; empty: none)
+probe_updates=1500     # updates of the pr and pc probes (linear heads)
+asr_updates=30         # updates of the ASR probe (BiLSTM head, 2.4 CPU-s an update: docs/probes.md)
+asr_hidden=128         # BiLSTM units per direction of the ASR probe head (SUPERB 1024)
 
 . local/parse_options.sh
 . local/log.sh
@@ -146,8 +156,39 @@ if [ $stage -le 9 ] && [ $stop_stage -ge 9 ] && [[ " $objectives " == *" hubert 
   done
 fi
 
+# Probe upstreams (NAME,SPEC,SEED): the first model of every objective (HuBERT: iteration 1), every
+# fine-tuned pre-trained model (HuBERT: iteration 2), random weights with seeds 1..N, and fbank.
+probe_models=""
+for name in $objectives $finetune_names; do
+  case $name in scratch*) continue ;; esac
+  [[ " $probe_models " == *" $name "* ]] || probe_models+=" $name"
+done
+probe_upstreams=()
+for name in $probe_models; do probe_upstreams+=("$name,$exp/pretrain/$name,1"); done
+for upstream_seed in $(seq 1 "$random_seeds"); do probe_upstreams+=("random$upstream_seed,random,$upstream_seed"); done
+probe_upstreams+=("fbank,fbank,1")
+probe_options=(--train "$data/train" --dev "$data/dev" --features-root "$exp/probe/features"
+  --model-config "$model")
+
 if [ $stage -le 10 ] && [ $stop_stage -ge 10 ]; then
-  log "Stage 10: the comparison: $exp/RESULTS.md, $exp/results.json and plots"
+  log "Stage 10: $probe_tasks $untrained_probes probes of${probe_models}, random 1..$random_seeds, fbank -> $exp/probe"
+  local/probe_upstreams.sh --nj "$nj" --tasks "$probe_tasks" --seeds "$probe_seeds" --out "$exp/probe" \
+    "${probe_upstreams[@]}" -- "${probe_options[@]}" --max-updates "$probe_updates"
+  [ -z "$untrained_probes" ] || local/probe_upstreams.sh --nj "$nj" --tasks "$untrained_probes" \
+    --out "$exp/probe" "${probe_upstreams[@]}" -- "${probe_options[@]}"
+fi
+
+if [ $stage -le 11 ] && [ $stop_stage -ge 11 ]; then
+  best=$(speechssl report --exp "$exp" --best-upstream pr)
+  log "Stage 11: ASR probes (BiLSTM 2 x $asr_hidden, $asr_updates updates, KenLM) of the PR-best $best and fbank"
+  local/probe_upstreams.sh --nj "$nj" --tasks asr --seeds "$probe_seeds" --out "$exp/probe" \
+    "$(basename "$best"),$best,1" fbank,fbank,1 -- "${probe_options[@]}" --max-updates "$asr_updates" \
+    --lm "$exp/lm" --set "asr_hidden_size=$asr_hidden" --set "lm_weights=[$lm_weights]" \
+    --set "word_scores=[$word_scores]"
+fi
+
+if [ $stage -le 12 ] && [ $stop_stage -ge 12 ]; then
+  log "Stage 12: the comparison: $exp/RESULTS.md, $exp/results.json and plots"
   speechssl report --exp "$exp" --out "$exp"
   cat "$exp/RESULTS.md"
 fi

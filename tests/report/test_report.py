@@ -91,7 +91,7 @@ def test_render_writes_tables_json_and_plots(exp):
     assert "| scratch | scratch | 0 s | 0 | 10.0 min | 95.00 | - | 47.50 | - | 97.00 | 80.00 | 55.00 | 50.00 | - |" in text
     assert "| w2v2 | wav2vec2 | 60.0 min | 4.00e+15 |" in text
     assert "| hubert | hubert | 30.0 min | 2.00e+15 |" in text and "| 0.234 |" in text
-    assert "labels/mfcc_k50 | 0.234 | 0.310 | 0.120 |" in text
+    assert "labels/mfcc_k50 | 0.234 | 0.310 | 0.120 | - |" in text
     assert "| scratch | 0.001 | 0.0 | - | 0 | True | 0 | 1000 | 240000 | 1 |" in text
     assert "| w2v2 | 0.0005 | 0.65 | - | 0 | True | 0 | 1000 | 240000 | 1 |" in text
     assert results["splits"] == ["dev", "test"]
@@ -111,7 +111,7 @@ def test_cli_and_empty_experiment(exp, tmp_path, capsys):
     assert "3 models, splits dev, test, 4 plots" in capsys.readouterr().out
     assert (out / "RESULTS.md").is_file()
     assert main(["report", "--exp", str(tmp_path / "none")]) == 1
-    assert "fine-tune a model first" in capsys.readouterr().err
+    assert "fine-tune or probe a model first" in capsys.readouterr().err
 
 
 def test_format_seconds():
