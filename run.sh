@@ -30,6 +30,9 @@ word_scores=-1,0,1     # word insertion score grid tuned on dev
 pretrain_gflops=7750   # training GFLOPs of every objective (HuBERT: both iterations, half each): docs/budgets.md
 pretrain_updates=      # also cap every pre-training run's updates (empty: no cap; the FLOPs decide)
 finetune_updates=      # override the fine-tuning max_updates (empty: config value)
+device=auto            # auto (cuda when available) | cpu | cuda: every training run and probe
+pretrain_set=          # extra "a.b=c ..." overrides of every pre-training run (bench/gpu_study.sh: bf16, batch)
+finetune_set=          # extra "a.b=c ..." overrides of every fine-tuning run
 scratch_seeds=3        # scratch baselines with seeds 1..N: their spread is the table's noise level
 random_seeds=3         # probed random-weight upstreams with seeds 1..N: the probes' noise level
 probe_seeds=1          # probe seeds 1..N of every trained probe (their spread is reported too)
@@ -54,6 +57,10 @@ pretrain_overrides=(--set "data.train=$data/pretrain" --set 'data.valid=""'
 objective_flops=(--set "trainer.max_flops=${pretrain_gflops}e9")
 hubert_iteration_flops=(--set "trainer.max_flops=$((pretrain_gflops / 2))e9")
 finetune_overrides=(--set "data.train=$data/train" --set "data.valid=$data/dev")
+pretrain_overrides+=(--set "trainer.device=$device")
+finetune_overrides+=(--set "trainer.device=$device")
+for override in $pretrain_set; do pretrain_overrides+=(--set "$override"); done
+for override in $finetune_set; do finetune_overrides+=(--set "$override"); done
 [ -n "$finetune_updates" ] && finetune_overrides+=(--set "trainer.max_updates=$finetune_updates")
 # The scratch baseline's own settings, chosen on dev (docs/mini_diagnosis.md, section 6): random
 # weights stay on the CTC plateau under the pre-trained models' lr 5e-4 and fairseq's masks, and
@@ -168,7 +175,7 @@ for name in $probe_models; do probe_upstreams+=("$name,$exp/pretrain/$name,1"); 
 for upstream_seed in $(seq 1 "$random_seeds"); do probe_upstreams+=("random$upstream_seed,random,$upstream_seed"); done
 probe_upstreams+=("fbank,fbank,1")
 probe_options=(--train "$data/train" --dev "$data/dev" --features-root "$exp/probe/features"
-  --model-config "$model")
+  --model-config "$model" --device "$device")
 
 if [ $stage -le 10 ] && [ $stop_stage -ge 10 ]; then
   log "Stage 10: $probe_tasks $untrained_probes probes of${probe_models}, random 1..$random_seeds, fbank -> $exp/probe"

@@ -34,7 +34,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-updates", type=int, help="probe updates (default 1500)")
     parser.add_argument("--lr", type=float, help="Adam learning rate (default: PR 1e-2, ASR 1e-3)")
     parser.add_argument("--batch-size", type=int, help="utterances per update (default 16)")
-    parser.add_argument("--device", choices=("cpu", "cuda"), help="default cpu")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"),
+                        help="default cpu; auto = cuda when available")
     parser.add_argument("--lm", help="LM folder of 'speechssl lm build': ASR beam search, tuned on dev")
     parser.add_argument("--config", default=None, help="optional YAML of ProbeConfig fields")
     add_overrides_argument(parser, "normalize=false", "a ProbeConfig field")

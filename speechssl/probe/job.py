@@ -54,7 +54,7 @@ class ProbeConfig:
         out: output folder of this probe.
         seed: probe seed (head initialisation and batch order).
         max_updates, lr, batch_size: training; ``lr`` 0 = the task's default (PR 1e-2, ASR 1e-3).
-        device: ``cpu`` or ``cuda`` (upstream inference and probe training).
+        device: ``cpu``, ``cuda`` or ``auto`` (cuda when available): upstream inference and training.
         lm: LM folder of ``speechssl lm build`` for ASR beam search ("" = greedy only).
         lm_weights, word_scores: beam-search grids tuned on dev; beam_size: hypotheses kept.
         asr_hidden_size: BiLSTM units per direction of the ASR head (SUPERB 1024; see docs/probes.md).
@@ -166,6 +166,8 @@ def run_probe(config: ProbeConfig) -> ProbeResult:
     if finished is not None:
         logger.info("%s: probe already finished; returning its result", config.out)
         return finished
+    if config.device == "auto":  # the machine decides, as the trainer's trainer.device=auto
+        config = dataclasses.replace(config, device="cuda" if torch.cuda.is_available() else "cpu")
     if config.device == "cuda" and not torch.cuda.is_available():
         raise ValueError("device cuda: no CUDA device is available")
     task = get_task(config.task, config.asr_hidden_size)
