@@ -38,7 +38,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     layer.add_argument("--checkpoint", required=True,
                        help="checkpoint folder or .safetensors file (config.yaml beside it)")
     layer.add_argument("--layer", type=int, required=True, help="layer, 1-based as fairseq")
-    layer.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="default cpu")
+    layer.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"),
+                       help="auto: cuda when this machine has one, else cpu (default cpu)")
     layer.add_argument("--max-batch-seconds", type=float, default=60.0,
                        help="padded audio seconds per batch (default 60)")
     layer.set_defaults(run=run_layer)
@@ -81,8 +82,9 @@ def run_layer(args: argparse.Namespace) -> int:
 
     if args.device == "cuda" and not torch.cuda.is_available():
         raise CommandError("--device cuda: no CUDA device is available")
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     budget = int(args.max_batch_seconds * SAMPLE_RATE)
-    config = LayerFeatureConfig(layer=args.layer, device=args.device, max_batch_samples=budget)
+    config = LayerFeatureConfig(layer=args.layer, device=device, max_batch_samples=budget)
     extractor = LayerExtractor(
         load_backbone(args.checkpoint), config, source=str(Path(args.checkpoint).resolve())
     )

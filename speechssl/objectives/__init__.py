@@ -51,6 +51,13 @@ def objective_config(name: str, config: dict | object | None = None):
     return dataclasses.replace(config)
 
 
+def describe_objectives() -> list[str]:
+    """One line per objective for shell recipes: ``NAME NEEDS_LABELS ITERATIONS`` (``hubert true 2``)."""
+    return [
+        f"{name} {str(cls.needs_labels).lower()} {cls.iterations}" for name, (cls, _) in OBJECTIVES.items()
+    ]
+
+
 def build_objective(name: str, backbone: nn.Module, config: dict | object | None = None) -> Objective:
     """``OBJECTIVES[name]`` built around ``backbone`` with ``config`` (see ``objective_config``)."""
     typed = objective_config(name, config)
@@ -62,5 +69,6 @@ __all__ = [
     "Objective",
     "ObjectiveOutput",
     "build_objective",
+    "describe_objectives",
     "objective_config",
 ]

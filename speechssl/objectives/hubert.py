@@ -59,6 +59,9 @@ class HubertObjective(Objective):
     Modules: ``final_proj`` (D -> final_dim) and ``label_embeddings`` (num_classes, final_dim).
     """
 
+    needs_labels = True
+    iterations = 2
+
     def __init__(self, backbone: nn.Module, config: HubertConfig | None = None):
         super().__init__()
         self.backbone = backbone
