@@ -2,7 +2,7 @@
 # LibriSpeech / Libri-light: BASE pre-trained on LibriSpeech 960 h or LARGE on Libri-light 60k h,
 # CTC fine-tuning on Libri-light 10 min / 1 h / 10 h or train-clean-100, 4-gram decoding, as in the papers.
 #   ./run.sh --objective hubert --finetune-split 10h --ngpu 8
-#   ./run.sh --objective wav2vec2 --model large --librilight-subset large --ngpu 8
+#   ./run.sh --objective wav2vec2 --model large --librilight-hours 60k --ngpu 8
 #   ./run.sh --pretrained exp/official/hubert_base --finetune-split 10h --stage 6   # a converted checkpoint
 #   ./run.sh --smoke true --mirror DIR ...    every stage in minutes on CPU (tiny backbone, 2 updates)
 # Stages: 0 download | 1 data dirs (LARGE: Libri-light VAD chunks) | 2 labels of iteration 1
@@ -18,7 +18,7 @@ stage=0
 stop_stage=9
 objective=wav2vec2          # any name of 'speechssl pretrain --list-objectives'
 model=base                  # base: BASE on LibriSpeech 960 h | large: LARGE on Libri-light unlabelled
-librilight_subset=large     # model=large: small (577 h) | medium (5.2k h) | large (51.9k h, "LL-60k")
+librilight_hours=60k        # model=large: Libri-light unlabelled set 600 (small) | 6k (+ medium) | 60k (+ large)
 hubert_base=""              # model=large with labels: BASE final-iteration model whose layer
                             # $large_label_layer is clustered (default $exp/pretrain/$objective)
 large_label_layer=9         # HuBERT LARGE: layer 9 of the BASE iteration-2 model (paper)
@@ -64,7 +64,7 @@ fi
 read -r _ needs_labels iterations <<<"$objective_row"
 case $model in
   base) pt_train=$data/train_960; train_parts=train-960 ;;
-  large) pt_train=$data/ll_$librilight_subset; train_parts="train-clean-100 librilight-$librilight_subset"
+  large) pt_train=$data/ll_$librilight_hours; train_parts="train-clean-100 librilight-$librilight_hours"
          iterations=1 ;;  # LARGE trains once, on labels of the BASE model's final iteration
   *) echo "$0: --model must be base or large" >&2; exit 1 ;;
 esac
@@ -144,9 +144,9 @@ if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
   prep train_1h 1h
   prep train_10m 10m
   if [ "$model" = large ]; then
-    log "Stage 1: Libri-light $librilight_subset cut at energy-VAD silences into 10-30 s chunks -> $pt_train"
-    $run_once "$pt_train" speechssl librispeech segment --src "$dl_dir/$librilight_subset" \
-      --audio-out "$dl_dir/${librilight_subset}_chunks" --out "$pt_train" --tsv-dir "$data/manifests" --nj "$nj"
+    log "Stage 1: Libri-light unlab-$librilight_hours cut at energy-VAD silences into <= 30 s chunks -> $pt_train"
+    $run_once "$pt_train" speechssl librispeech segment --src "$dl_dir" --hours "$librilight_hours" \
+      --audio-out "$dl_dir/chunks" --out "$pt_train" --tsv-dir "$data/manifests" --nj "$nj"
   fi
 fi
 
