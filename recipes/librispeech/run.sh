@@ -193,10 +193,10 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ] && [ "$needs_labels" = true ] && [ 
 fi
 
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ] && [ "$iterations" -ge 1 ]; then
-  config=$(pt_config 1)
+  config=$(pt_config 1); freq=$(update_freq "$config")
   log "Stage 3: $objective pre-training ($config) -> $iter1_dir"
   $run_once "$iter1_dir" $launch pretrain --config "conf/pretrain/$config.yaml" --exp-dir "$iter1_dir" \
-    --set trainer.update_freq="$(update_freq "$config")" "${pt_data[@]}" "${label1_opts[@]}" \
+    --set trainer.update_freq="$freq" "${pt_data[@]}" "${label1_opts[@]}" \
     "${pt_extra[@]}" --resume
 fi
 
@@ -207,17 +207,18 @@ if [ $stage -le 4 ] && [ $stop_stage -ge 4 ] && [ "$iterations" -ge 2 ]; then
 fi
 
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ] && [ "$iterations" -ge 2 ]; then
-  config=$(pt_config 2)
+  config=$(pt_config 2); freq=$(update_freq "$config")
   log "Stage 5: $objective iteration 2 ($config), a fresh model on the new targets -> $pt_dir"
   $run_once "$pt_dir" $launch pretrain --config "conf/pretrain/$config.yaml" --exp-dir "$pt_dir" \
-    --set trainer.update_freq="$(update_freq "$config")" "${pt_data[@]}" "${label2_opts[@]}" \
+    --set trainer.update_freq="$freq" "${pt_data[@]}" "${label2_opts[@]}" \
     "${pt_extra[@]}" --resume
 fi
 
 if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
+  freq=$(update_freq finetune)
   log "Stage 6: CTC fine-tuning of $pt_dir on $finetune_split -> $ft_dir"
   $run_once "$ft_dir" $launch finetune --config "conf/finetune/$finetune_split.yaml" --pretrained "$pt_dir" \
-    --exp-dir "$ft_dir" --set trainer.update_freq="$(update_freq finetune)" \
+    --exp-dir "$ft_dir" --set trainer.update_freq="$freq" \
     --set "data.train=$data/train_$finetune_split" --set "data.valid=$data/dev_other" "${ft_extra[@]}" --resume
 fi
 
