@@ -178,3 +178,50 @@ def test_cli_segment_data_dir_manifest_and_rerun(unlab_mirror, tmp_path, capsys)
     assert main(["librispeech", "segment", "--src", str(tmp_path / "nowhere"), "--hours", "600",
                  "--audio-out", str(chunks), "--out", str(out)]) == 1
     assert "download the Libri-light subset first" in capsys.readouterr().err
+
+
+def test_run_sh_large_stages_0_to_3_on_fixture_archives(unlab_mirror, fake_corpus, tmp_path):
+    """--model large: Libri-light download + VAD cut (stages 0-1), labels from layer 2 of a
+    converted BASE model (stage 2), one LARGE-config pre-training run shrunk by --smoke (stage 3)."""
+    import os
+    import subprocess
+
+    import torch
+    import yaml
+
+    from speechssl.convert import native
+    from speechssl.convert.common import Converted
+    from speechssl.models import build_backbone
+
+    unlab, _ = unlab_mirror
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    for source in [*fake_corpus.mirror.iterdir(), *unlab.glob("*.tar")]:
+        (mirror / source.name).symlink_to(source)
+    (tmp_path / "md5sum.txt").write_text("".join(
+        f"{hashlib.md5(p.read_bytes()).hexdigest()}  {p.name}\n" for p in sorted(mirror.iterdir())))
+    torch.manual_seed(0)
+    base = build_backbone("tiny")
+    native.write(Converted(base.config, base.state_dict()), tmp_path / "hubert_base_iter2")
+    run_sh = Path(__file__).resolve().parents[2] / "recipes" / "librispeech" / "run.sh"
+    command = ["bash", str(run_sh), "--smoke", "true", "--model", "large", "--objective", "hubert",
+               "--librilight-hours", "6k", "--hubert-base", str(tmp_path / "hubert_base_iter2"),
+               "--mirror", str(mirror), "--checksums", str(tmp_path / "md5sum.txt"), "--device", "cpu",
+               "--dl-dir", str(tmp_path / "dl"), "--data", str(tmp_path / "data"), "--exp", str(tmp_path / "exp"),
+               "--stage", "0", "--stop-stage", "5"]
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "Stage 4" not in result.stdout and "Stage 5" not in result.stdout  # LARGE: one iteration
+    data = DataDir.load(tmp_path / "data" / "ll_6k")
+    assert len(data.utt_ids) == 6 and not data.text
+    assert not (tmp_path / "data" / "train_960").exists()  # LARGE fine-tunes on Libri-light / 100 h only
+    labels = tmp_path / "exp" / "labels" / "large_l2_k8"
+    source = json.loads((labels / "ll_6k" / "source.json").read_text())
+    assert source["checkpoint"] == str(tmp_path / "hubert_base_iter2") and source["kind"] == "layer2"
+    assert len((labels / "ll_6k" / "labels.txt").read_text().splitlines()) == 6
+    run = tmp_path / "exp" / "pretrain" / "hubert_large"
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["data"]["train"] == str(tmp_path / "data" / "ll_6k")
+    assert config["data"]["labels"] == str(labels / "ll_6k") and config["optim"]["lr"] == 1.5e-3
+    assert json.loads((run / "summary.json").read_text())["updates"] == 2
