@@ -69,7 +69,9 @@ def _tuned_beam(args, exp_dir: Path, checkpoint: Path, lm_path: Path, beam, make
         raise ValueError(f"--tune-on {args.tune_on}: no text file to tune against")
     grids = parse_grid(args.lm_weights, "--lm-weights"), parse_grid(args.word_scores, "--word-scores")
     record = exp_dir / "lm_tuning" / f"{Path(args.tune_on).name}-{args.checkpoint}.json"
-    key = tuning_key(fingerprint(checkpoint, args.tune_on), lm_path, beam, *grids)
+    text = (Path(args.tune_on) / "text").stat()  # new references are a new tuning too
+    source = f"{fingerprint(checkpoint, args.tune_on)}:{text.st_size}:{text.st_mtime_ns}"
+    key = tuning_key(source, lm_path, beam, *grids)
     tuned = load_tuning(record, key, beam)
     reused = tuned is not None
     if tuned is None:
