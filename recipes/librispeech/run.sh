@@ -119,9 +119,11 @@ pt_config() {  # pt_config ITERATION: the config stem of that pre-training run
 }
 # Data and label paths follow --data/--exp instead of the configs' defaults (data/, exp/).
 pt_data=(--set "data.train=$pt_train" --set "data.valid=$data/dev_other")
-label_opts() {  # label_opts NAME K: point pre-training at label dir NAME of K classes
-  echo "--set data.labels=$exp/labels/$1/$(basename "$pt_train") --set data.valid_labels=$exp/labels/$1/dev_other"
-  echo "--set objective_config.num_classes=$2"
+pt_split=$(basename "$pt_train")
+label_opts() {  # label_opts ARRAY NAME K: ARRAY = options pointing pre-training at label dir NAME of K classes
+  local -n opts=$1
+  opts=(--set "data.labels=$exp/labels/$2/$pt_split" --set "data.valid_labels=$exp/labels/$2/dev_other"
+        --set "objective_config.num_classes=$3")
 }
 ft_dir=$exp/finetune/$(basename "$pt_dir")_${finetune_split}
 
@@ -152,16 +154,16 @@ fi
 
 labels() {  # labels FEAT_NAME K LABEL_NAME FEATURE_COMMAND...: features, k-means, label dirs
   local feats=$1 k=$2 name=$3 split; shift 3
-  for split in "$(basename "$pt_train")" dev_other; do
+  for split in "$pt_split" dev_other; do
     $run_once "$exp/features/$feats/$split" speechssl features "$@" --data "$data/$split" \
       --out "$exp/features/$feats/$split" --nshard "$nj"
   done
   # Like fairseq's README, k-means sees a fraction (10 %) of the training features.
   local streaming=(); [ "$kmeans_streaming" = true ] && streaming=(--streaming)
   [ -f "$exp/kmeans/$name.safetensors" ] || speechssl kmeans fit \
-    --feats "$exp/features/$feats/$(basename "$pt_train")" --k "$k" --percent "$kmeans_percent" \
+    --feats "$exp/features/$feats/$pt_split" --k "$k" --percent "$kmeans_percent" \
     "${streaming[@]}" --out "$exp/kmeans/$name.safetensors"
-  for split in "$(basename "$pt_train")" dev_other; do
+  for split in "$pt_split" dev_other; do
     [ -f "$exp/labels/$name/$split/labels.txt" ] || speechssl kmeans assign \
       --feats "$exp/features/$feats/$split" --model "$exp/kmeans/$name.safetensors" \
       --data "$data/$split" --out "$exp/labels/$name/$split"
@@ -177,8 +179,8 @@ fi
 label2=(iter1_l${label_layer}_k$layer_clusters $layer_clusters)
 label1_opts=(); label2_opts=()
 if [ "$needs_labels" = true ]; then
-  read -r -a label1_opts <<<"$(label_opts "${label1[@]}" | xargs)"
-  read -r -a label2_opts <<<"$(label_opts "${label2[@]}" | xargs)"
+  label_opts label1_opts "${label1[@]}"
+  label_opts label2_opts "${label2[@]}"
 fi
 
 if [ $stage -le 2 ] && [ $stop_stage -ge 2 ] && [ "$needs_labels" = true ] && [ "$iterations" -ge 1 ]; then
