@@ -56,9 +56,10 @@ exp=exp
 . ../../local/log.sh
 
 # What the objective needs comes from the objective registry, not from its name.
-objective_row=$(speechssl pretrain --list-objectives | awk -v name="$objective" '$1 == name')
+objective_table=$(speechssl pretrain --list-objectives)
+objective_row=$(awk -v name="$objective" '$1 == name' <<<"$objective_table")
 if [ -z "$objective_row" ]; then
-  echo "$0: --objective must be one of: $(speechssl pretrain --list-objectives | cut -d' ' -f1 | xargs)" >&2
+  echo "$0: --objective must be one of: $(cut -d' ' -f1 <<<"$objective_table" | xargs)" >&2
   exit 1
 fi
 read -r _ needs_labels iterations <<<"$objective_row"
