@@ -81,6 +81,11 @@ def _read_text(data_dir: str | os.PathLike) -> dict[str, str]:
     return read_table(path)
 
 
+def _first(utts: list[str], count: int = 5) -> str:
+    """The first ``count`` utterance ids, for a log line."""
+    return ", ".join(utts[:count]) + (f" and {len(utts) - count} more" if len(utts) > count else "")
+
+
 class PhoneRecognition(ProbeTask):
     """SUPERB PR: CTC over CMUdict's 39 phones + blank, linear head, Adam 1e-2 (s3prl libriphone)."""
 
@@ -97,8 +102,8 @@ class PhoneRecognition(ProbeTask):
         transcripts = phone_transcripts(_read_text(data_dir))
         if transcripts.skipped:
             common = ", ".join(w for w, _ in transcripts.oov_words.most_common(5))
-            logger.info("%s: %d utterance(s) skipped, words outside CMUdict (most common: %s)",
-                        data_dir, len(transcripts.skipped), common)
+            logger.info("%s: %d utterance(s) skipped, no phones or words outside CMUdict (most common: "
+                        "%s): %s", data_dir, len(transcripts.skipped), common, _first(transcripts.skipped))
         return TaskTargets(
             targets={u: [self._index[p] for p in ph] for u, ph in transcripts.phones.items()},
             references={u: " ".join(ph) for u, ph in transcripts.phones.items()},
@@ -170,8 +175,8 @@ class FramePhoneClassification(ProbeTask):
             result.targets[utt] = labels
             result.references[utt] = " ".join(ALIGNMENT_PHONES[i] for i in labels)
         if result.skipped:
-            logger.info("%s: %d utterance(s) skipped, no phone alignment (espeak-ng voices)",
-                        data_dir, len(result.skipped))
+            logger.info("%s: %d utterance(s) skipped, no phone alignment (espeak-ng voices): %s",
+                        data_dir, len(result.skipped), _first(result.skipped))
         return result
 
     def build_head(self, input_dim: int) -> nn.Module:
