@@ -65,6 +65,6 @@ def test_run_sh_rejects_bad_options(tmp_path):
     result = run_recipe(tmp_path, "--ngpu", "3", "--stage", "3", "--stop-stage", "3")
     assert result.returncode != 0 and "use a GPU count dividing it (got 3)" in result.stderr
     result = run_recipe(tmp_path, "--model", "huge", "--stage", "9", "--stop-stage", "0")
-    assert result.returncode == 1 and "--model must be base or large" in result.stderr
+    assert result.returncode == 1 and "--model must be base, large or xlsr_300m" in result.stderr
     result = run_recipe(tmp_path, "--ngpus", "3")
     assert result.returncode == 1 and "unknown option --ngpus" in result.stderr
