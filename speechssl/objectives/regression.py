@@ -28,6 +28,8 @@ class RegressionConfig:
         ema_decay / ema_end_decay / ema_anneal_end_step: teacher decay schedule (linear, then flat).
         min_target_var / min_pred_var: abort when the std monitors fall below these (0 = never).
         var_check_after: the collapse check starts after this many updates.
+        var_check_interval: on a GPU the monitors are read back (a synchronisation) every this
+            many updates only; on the CPU at every step.
     """
 
     average_top_k_layers: int = 8
@@ -44,6 +46,7 @@ class RegressionConfig:
     min_target_var: float = 0.1
     min_pred_var: float = 0.01
     var_check_after: int = 5000
+    var_check_interval: int = 50
 
 
 class CollapseError(RuntimeError):
@@ -141,11 +144,13 @@ def feature_std(y: torch.Tensor) -> torch.Tensor:
 
 
 def check_collapse(
-    target_var: float, pred_var: float, num_updates: int, config: RegressionConfig
+    target_var: float | torch.Tensor, pred_var: float | torch.Tensor, num_updates: int, config: RegressionConfig
 ) -> None:
-    """Raise ``CollapseError`` once past ``var_check_after`` when a monitor is below its floor."""
+    """Raise ``CollapseError`` once past ``var_check_after`` when a monitor is below its floor
+    (0-d tensors are read back only then)."""
     if num_updates <= config.var_check_after:
         return
+    target_var, pred_var = float(target_var), float(pred_var)
     if config.min_target_var > 0 and target_var < config.min_target_var:
         raise CollapseError(
             f"target variance {target_var:.4f} < min_target_var {config.min_target_var} at update "

@@ -20,6 +20,7 @@ from speechssl.models.config import BackboneConfig, load_backbone_config
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 SCHEDULES = ("polynomial", "tri_stage", "cosine", "constant")
+COMPILE_CHOICES = ("off", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 @dataclass
@@ -96,6 +97,11 @@ class TrainerConfig:
         max_skipped_in_a_row: fail when this many consecutive steps have a non-finite loss/gradient.
         length_noise: relative noise on lengths before bucketing (varies batches between epochs).
         find_unused_parameters: DDP option; ``auto`` turns it on when the model uses layerdrop.
+        compile: ``torch.compile`` the objective's forward (its backward with it): ``off``, or a
+            mode (``default``, ``reduce-overhead`` = CUDA graphs, ``max-autotune`` ...). Pair it
+            with ``static_lengths`` so every batch has one of a few shapes (one compile each).
+        static_lengths: pad each batch's audio to the smallest of these sample counts that holds
+            it (e.g. ``[80000, 160000, 250000]``; empty = pad to the longest utterance only).
     """
 
     max_updates: int = 1000
@@ -116,8 +122,16 @@ class TrainerConfig:
     max_skipped_in_a_row: int = 50
     length_noise: float = 0.05
     find_unused_parameters: str = "auto"
+    compile: str = "off"
+    static_lengths: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
+        if self.compile not in COMPILE_CHOICES:
+            raise ConfigError(f"trainer.compile: expected one of {COMPILE_CHOICES}, got {self.compile!r}")
+        if any(n <= 0 for n in self.static_lengths) or list(self.static_lengths) != sorted(set(self.static_lengths)):
+            raise ConfigError(
+                f"trainer.static_lengths: expected increasing positive sample counts, got {list(self.static_lengths)}"
+            )
         if self.precision not in PRECISIONS:
             raise ConfigError(f"trainer.precision: expected one of {PRECISIONS}, got {self.precision!r}")
         if self.device not in ("auto", "cpu", "cuda"):
