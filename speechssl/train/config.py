@@ -32,6 +32,8 @@ class OptimConfig:
         lr: peak learning rate.
         betas, eps, weight_decay: Adam hyper-parameters.
         clip_norm: clip the global gradient L2 norm to this (0 = no clipping; norm still logged).
+        fused: one fused kernel for the whole step, which also drops a non-finite step on the
+            device: ``auto`` (when every parameter is on a GPU), ``true`` or ``false``.
     """
 
     name: str = "adamw"
@@ -40,10 +42,13 @@ class OptimConfig:
     eps: float = 1e-6
     weight_decay: float = 0.01
     clip_norm: float = 0.0
+    fused: str = "auto"
 
     def __post_init__(self) -> None:
         if self.name not in ("adam", "adamw"):
             raise ConfigError(f"optim.name: expected adam or adamw, got {self.name!r}")
+        if self.fused not in ("auto", "true", "false"):
+            raise ConfigError(f"optim.fused: expected auto, true or false, got {self.fused!r}")
 
 
 @dataclass

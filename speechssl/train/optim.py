@@ -15,13 +15,13 @@ from speechssl.train.config import OptimConfig, ScheduleConfig
 
 def build_optimizer(params: Iterable[torch.nn.Parameter], config: OptimConfig) -> torch.optim.Optimizer:
     """Adam or AdamW over ``params`` with the configured betas, eps and weight decay; fused (one
-    kernel for every tensor, and able to skip a non-finite step on the device) when they are all
-    on a GPU."""
+    kernel for every tensor, able to drop a non-finite step on the device) per ``config.fused``,
+    by default when they are all on a GPU."""
     params = list(params)
     if not params:
         raise ValueError("the objective has no trainable parameters")
     cls = torch.optim.AdamW if config.name == "adamw" else torch.optim.Adam
-    fused = all(p.is_cuda and p.dtype in (torch.float32, torch.bfloat16, torch.float16) for p in params)
+    fused = config.fused == "true" or (config.fused == "auto" and all(p.is_cuda for p in params))
     return cls(
         params,
         lr=config.lr,

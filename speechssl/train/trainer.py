@@ -82,6 +82,7 @@ class Trainer:
         if trainer_cfg.compile != "off":
             # whole forward (+ AOT backward) of the objective; CUDA graphs with reduce-overhead
             self.model = torch.compile(self.model, mode=COMPILE_MODES[trainer_cfg.compile], dynamic=False)
+        self.graphed = trainer_cfg.compile in ("reduce-overhead", "max-autotune")  # CUDA graph modes
         self.params = list(self.objective.trainable_parameters())
         self.optimizer = build_optimizer(self.params, optim_cfg)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=trainer_cfg.precision == "fp16")
@@ -122,11 +123,13 @@ class Trainer:
         for i, batch in enumerate(batches):
             if self.device.type != "cpu":
                 self.objective.check_batch(batch)  # host checks before the copy, none in forward
-            audio_samples = float(batch.audio_lengths.sum())  # host tensors: no synchronisation
+            audio_samples = float(sum(batch.audio_lengths.tolist()))  # the host batch: no device read
             flops = float(self.flops_fn(batch)) if self.flops_fn is not None else 0.0
             batch = batch.to(self.device)
             last = i == len(batches) - 1
             sync = contextlib.nullcontext() if last or self.world.size == 1 else self.model.no_sync()
+            if self.graphed:  # CUDA graphs may reuse the last step's output memory from here on
+                torch.compiler.cudagraph_mark_step_begin()
             with sync:
                 with self.autocast():
                     output = self.model(batch)
