@@ -104,6 +104,7 @@ class Data2Vec2Objective(TeacherStudentObjective):
         encoded = self.encode_unmasked(front.x.repeat_interleave(clones, dim=0), padding, mask)
         decoded = self.decoder(encoded, ~mask)  # (B*M, T, D)
         target = self.teacher_targets(front.projected, front.padding_mask)
-        target = target.repeat_interleave(clones, dim=0)[mask]
+        target = target.repeat_interleave(clones, dim=0)  # (B*M, T, D)
         logs = {"student_frames": float(encoded.shape[1]), "masked_pct": mask.float().mean()}
-        return self.regression_output(decoded[mask], target, logs)
+        # masked frames selected by weight: no data-dependent shape past the gather of kept frames
+        return self.regression_output(decoded.flatten(0, 1), target.flatten(0, 1), logs, mask.flatten())

@@ -69,7 +69,9 @@ def instance_norm_time(
         shape (B, T, C) float32.
     """
     x = x.float()
-    if padding_mask is None or not padding_mask.any():
+    # the fused kernel when nothing is padded; asking that of a GPU tensor would read it back
+    unpadded = padding_mask is None or (padding_mask.device.type == "cpu" and not padding_mask.any())
+    if unpadded:
         return F.instance_norm(x.transpose(1, 2), eps=eps).transpose(1, 2)
     valid = (~padding_mask).unsqueeze(-1).float()  # (B, T, 1)
     count = valid.sum(dim=1, keepdim=True).clamp(min=1.0)
@@ -110,12 +112,18 @@ def build_targets(
 
 
 def regression_loss(
-    pred: torch.Tensor, target: torch.Tensor, beta: float = 0.0, scale: float | None = None
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    beta: float = 0.0,
+    scale: float | None = None,
+    weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Summed squared error (beta 0) or Smooth L1, times ``scale`` (default 1 / sqrt(C)).
 
     Args:
         pred, target: shape (N, C).
+        weight: shape (N,) bool or float, or None: each row's loss times its weight, so that a
+            GPU step can score every frame and select the masked ones without indexing.
 
     Returns:
         scalar float32 tensor summed over N and C.
@@ -128,16 +136,27 @@ def regression_loss(
         loss = F.smooth_l1_loss(pred, target, reduction="none", beta=beta)
     if scale is None:
         scale = 1.0 / math.sqrt(pred.shape[-1])
+    if weight is not None:
+        return torch.where(weight.bool()[:, None], loss, 0.0).sum() * scale
     return loss.sum() * scale
 
 
-def feature_std(y: torch.Tensor) -> torch.Tensor:
+def feature_std(y: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
     """Collapse monitor: std over rows of each channel, averaged over channels.
 
     Args:
         y: shape (..., C); every leading dim is treated as a sample (batch * time).
+        weight: shape (...,) bool, or None: only the rows where it is True count (unbiased
+            variance over them, as ``var``), computed without indexing; 0 below two rows.
     """
     y = y.detach().float().reshape(-1, y.shape[-1])
+    if weight is not None:
+        keep = weight.reshape(-1, 1).to(y.dtype)
+        count = keep.sum()
+        mean = (y * keep).sum(dim=0) / count.clamp(min=1)
+        var = ((y - mean) ** 2 * keep).sum(dim=0) / (count - 1).clamp(min=1)
+        std = torch.sqrt(var + 1e-6).mean()
+        return torch.where(count >= 2, std, torch.zeros_like(std))
     if y.shape[0] < 2:
         return torch.zeros((), device=y.device)
     return torch.sqrt(y.var(dim=0) + 1e-6).mean()

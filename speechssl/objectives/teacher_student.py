@@ -101,26 +101,32 @@ class TeacherStudentObjective(Objective):
             return build_targets(layers, self.config, padding_mask)
 
     def regression_output(
-        self, pred: torch.Tensor, target: torch.Tensor, logs: dict[str, float] | None = None
+        self,
+        pred: torch.Tensor,
+        target: torch.Tensor,
+        logs: dict[str, float | torch.Tensor] | None = None,
+        weight: torch.Tensor | None = None,
     ) -> ObjectiveOutput:
         """Loss over N predicted frames, variance monitors and the collapse check.
 
         Args:
-            pred: shape (N, D) student predictions at masked frames.
+            pred: shape (N, D) student predictions (at masked frames, or at every frame).
             target: shape (N, D) teacher targets at the same frames.
+            weight: shape (N,) bool, True at the frames that count (None: all): selecting by
+                weight keeps N a static shape, so the GPU step never reads a count back.
         """
         cfg = self.config
-        loss = regression_loss(pred, target, cfg.loss_beta, cfg.loss_scale)
-        target_var = feature_std(target).detach()
-        pred_var = feature_std(pred).detach()
+        loss = regression_loss(pred, target, cfg.loss_beta, cfg.loss_scale, weight)
+        target_var = feature_std(target, weight).detach()
+        pred_var = feature_std(pred, weight).detach()
         if self.training and self._collapse_check_due(pred.device):
             check_collapse(target_var, pred_var, self._host_updates, cfg)
-        sample_size = int(pred.shape[0])
+        sample_size = int(pred.shape[0]) if weight is None else weight.sum()
         logs = dict(logs or {})
         logs.update(
             target_var=target_var,
             pred_var=pred_var,
             ema_decay=self.teacher.decay,
-            masked_frames=float(sample_size),
+            masked_frames=float(sample_size) if weight is None else sample_size.float(),
         )
         return ObjectiveOutput(loss=loss, sample_size=sample_size, logs=logs)

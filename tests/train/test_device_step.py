@@ -14,11 +14,14 @@ from speechssl.data.dataset import Example, collate
 from speechssl.data.sampler import round_up_sizes
 from speechssl.models import build_backbone, load_backbone_config
 from speechssl.objectives import build_objective
+from speechssl.objectives import ema
 from speechssl.objectives.base import Objective, ObjectiveOutput
 from speechssl.train.config import OptimConfig, ScheduleConfig, TrainerConfig
 from speechssl.train.distributed import World
 from speechssl.train.trainer import Trainer, TrainingDiverged
+from speechssl.objectives.regression import feature_std, regression_loss
 from tests.objectives.objective_fixtures import TINY, synthetic_batch
+from tests.objectives.test_objective_training import CONFIGS
 
 
 class ReadBacks(TorchDispatchMode):
@@ -64,21 +67,39 @@ def _batch() -> AudioBatch:
     return AudioBatch(audio, torch.tensor([32, 20]), ["spk-a", "spk-b"])
 
 
-def test_hubert_step_reads_nothing_back_on_the_meta_device():
+@pytest.mark.parametrize("name", ["hubert", "data2vec"])
+def test_step_reads_nothing_back_on_the_meta_device(name, monkeypatch):
+    # autocast has no "meta" device type: the teacher's fp32 region names the CPU's instead
+    monkeypatch.setattr(ema, "_device_type", lambda model: "cpu")
     torch.manual_seed(0)
     backbone = build_backbone(load_backbone_config("tiny", TINY))
-    objective = build_objective("hubert", backbone, {"num_classes": 12, "final_dim": 32}).train()
+    objective = build_objective(name, backbone, CONFIGS[name]).train()
     host = synthetic_batch()
     objective.check_batch(host)  # what the trainer runs on the host before the copy
     objective.to("meta")
     output = objective(host.to("meta"))  # a value read back would raise on meta tensors
     (output.loss / output.sample_size.clamp(min=1)).backward()
     assert output.sample_size.device.type == "meta" and output.sample_size.dtype == torch.long
-    assert objective.final_proj.weight.grad.shape == (32, 64)
-    assert {value.device.type for value in output.logs.values()} == {"meta"}
-    bad = synthetic_batch(num_classes=20)
+    assert objective.final_proj.weight.grad.device.type == "meta"
+    assert {v.device.type for v in output.logs.values() if torch.is_tensor(v)} == {"meta"}
+
+
+def test_hubert_checks_the_host_batch():
+    objective = build_objective("hubert", build_backbone(load_backbone_config("tiny", TINY)), CONFIGS["hubert"])
     with pytest.raises(ValueError, match="num_classes 12"):
-        objective.check_batch(bad)
+        objective.check_batch(synthetic_batch(num_classes=20))
+    with pytest.raises(ValueError, match="utterance spk1-utt1: 100 labels at 50 Hz cover 100 frames"):
+        objective.check_batch(synthetic_batch(label_rate=100))
+
+
+def test_weighted_regression_equals_the_indexed_rows():
+    torch.manual_seed(3)
+    pred, target = torch.randn(40, 8), torch.randn(40, 8)
+    keep = torch.rand(40) < 0.5
+    weighted = regression_loss(pred, target, 0.25, None, keep)
+    assert float(weighted) == pytest.approx(float(regression_loss(pred[keep], target[keep], 0.25)), rel=1e-5)
+    assert float(feature_std(pred, keep)) == pytest.approx(float(feature_std(pred[keep])), rel=1e-5)
+    assert float(feature_std(pred, torch.arange(40) == 3)) == 0.0  # one row: no spread
 
 
 def test_fused_step_reads_nothing_back_and_matches_the_host_step():
