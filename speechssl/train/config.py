@@ -47,6 +47,7 @@ class OptimConfig:
     def __post_init__(self) -> None:
         if self.name not in ("adam", "adamw"):
             raise ConfigError(f"optim.name: expected adam or adamw, got {self.name!r}")
+        self.fused = str(self.fused).lower()  # YAML reads a bare true/false as a bool
         if self.fused not in ("auto", "true", "false"):
             raise ConfigError(f"optim.fused: expected auto, true or false, got {self.fused!r}")
 

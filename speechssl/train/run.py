@@ -226,7 +226,9 @@ def run_training(
         run["training_flops"] += stats["training_flops"]
         interval.add(stats)
         out_of_time = False
-        if cfg.max_wall_seconds > 0:  # every rank must agree, or one would wait for the others forever
+        if cfg.max_wall_seconds > 0 and world.size == 1:  # alone: the host clock, no device round trip
+            out_of_time = elapsed() > cfg.max_wall_seconds
+        elif cfg.max_wall_seconds > 0:  # every rank must agree, or one would wait for the others forever
             late = torch.tensor([float(elapsed() > cfg.max_wall_seconds)], device=world.device)
             out_of_time = bool(all_reduce_sum(late).item() > 0)
         if stats["skipped"] and not out_of_time:

@@ -52,6 +52,22 @@ def uses_layerdrop(module: torch.nn.Module) -> bool:
     return any(float(getattr(m, "layerdrop", 0.0) or 0.0) > 0 for m in module.modules())
 
 
+def compile_objective(objective: Objective, model: torch.nn.Module, mode: str | None) -> torch.nn.Module:
+    """``torch.compile`` the whole forward (and, through AOT autograd, backward) of ``model``.
+
+    With LayerDrop, which layers run is drawn in Python each step, and a whole compiled forward
+    would compile anew for each pattern: then the conv encoder and each Transformer layer are
+    compiled one by one (in place) instead, and the loop over layers stays eager.
+    """
+    if not uses_layerdrop(objective):
+        return torch.compile(model, mode=mode, dynamic=False)
+    logger.info("LayerDrop is on: compiling the conv encoder and each Transformer layer, not the whole step")
+    backbone = objective.backbone
+    for part in (backbone.feature_encoder, *backbone.encoder.layers):
+        part.compile(mode=mode, dynamic=False)
+    return model
+
+
 class Trainer:
     """Holds the objective (DDP-wrapped when distributed), optimizer, GradScaler and counters."""
 
@@ -80,8 +96,7 @@ class Trainer:
                 self.objective, device_ids=device_ids, find_unused_parameters=find_unused
             )
         if trainer_cfg.compile != "off":
-            # whole forward (+ AOT backward) of the objective; CUDA graphs with reduce-overhead
-            self.model = torch.compile(self.model, mode=COMPILE_MODES[trainer_cfg.compile], dynamic=False)
+            self.model = compile_objective(self.objective, self.model, COMPILE_MODES[trainer_cfg.compile])
         self.graphed = trainer_cfg.compile in ("reduce-overhead", "max-autotune")  # CUDA graph modes
         self.params = list(self.objective.trainable_parameters())
         self.optimizer = build_optimizer(self.params, optim_cfg)

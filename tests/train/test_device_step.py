@@ -10,7 +10,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from speechssl.config import ConfigError
 from speechssl.data.batch import LABEL_PAD, AudioBatch
-from speechssl.data.dataset import Example, collate
+from speechssl.data.dataset import AudioDataset, Example, collate
 from speechssl.data.sampler import round_up_sizes
 from speechssl.models import build_backbone, load_backbone_config
 from speechssl.objectives import build_objective
@@ -18,9 +18,11 @@ from speechssl.objectives import ema
 from speechssl.objectives.base import Objective, ObjectiveOutput
 from speechssl.train.config import OptimConfig, ScheduleConfig, TrainerConfig
 from speechssl.train.distributed import World
+from speechssl.train.run import run_training
 from speechssl.train.trainer import Trainer, TrainingDiverged
 from speechssl.objectives.regression import feature_std, regression_loss
 from tests.objectives.objective_fixtures import TINY, synthetic_batch
+from tests.data.tiny_dirs import make_data_dir
 from tests.objectives.test_objective_training import CONFIGS
 
 
@@ -161,3 +163,32 @@ def test_configs_check_the_new_options():
         TrainerConfig(static_lengths=(160000, 80000))
     with pytest.raises(ConfigError, match="optim.fused"):
         OptimConfig(fused="yes")
+
+
+class ShapeRecorder(ScaleObjective):
+    """ScaleObjective that notes the (B, T) shape of every training batch."""
+
+    def __init__(self):
+        super().__init__()
+        self.shapes: set[tuple[int, int]] = set()
+
+    def forward(self, batch: AudioBatch) -> ObjectiveOutput:
+        if self.training:
+            self.shapes.add(tuple(batch.audio.shape))
+        return super().forward(batch)
+
+
+def test_training_with_static_lengths_sees_only_those_lengths(tmp_path):
+    data = make_data_dir(tmp_path / "corpus", num_utts=24, min_len=1000, max_len=9000)
+    cfg = TrainerConfig(
+        max_updates=14, max_tokens=16000, max_sample_size=8000, min_sample_size=0, num_workers=0,
+        log_interval=4, save_interval_updates=0, validate_interval_updates=0, device="cpu",
+        static_lengths=(4000, 8000), length_noise=0.0,
+    )
+    objective = ShapeRecorder()
+    train = AudioDataset(data, max_sample_size=cfg.max_sample_size, seed=cfg.seed)
+    summary = run_training(objective, train, None, cfg, OptimConfig(lr=1e-3), ScheduleConfig(name="constant"),
+                           tmp_path / "exp")
+    assert summary["updates"] == 14
+    assert {length for _, length in objective.shapes} == {4000, 8000}
+    assert all(rows * length <= cfg.max_tokens for rows, length in objective.shapes)
