@@ -142,7 +142,8 @@ class Trainer:
             flops = float(self.flops_fn(batch)) if self.flops_fn is not None else 0.0
             batch = batch.to(self.device)
             last = i == len(batches) - 1
-            sync = contextlib.nullcontext() if last or self.world.size == 1 else self.model.no_sync()
+            ddp = getattr(self.model, "_orig_mod", self.model)  # under torch.compile too
+            sync = contextlib.nullcontext() if last or self.world.size == 1 else ddp.no_sync()
             if self.graphed:  # CUDA graphs may reuse the last step's output memory from here on
                 torch.compiler.cudagraph_mark_step_begin()
             with sync:
