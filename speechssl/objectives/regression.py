@@ -26,6 +26,9 @@ class RegressionConfig:
         loss_beta: 0 -> squared error, > 0 -> Smooth L1 with this beta.
         loss_scale: factor on the summed loss; None -> 1 / sqrt(model dim).
         ema_decay / ema_end_decay / ema_anneal_end_step: teacher decay schedule (linear, then flat).
+        teacher_autocast: run the teacher's forward under the step's autocast (bf16 / fp16), as
+            fairseq's fp16 runs did (its EMA model was half, with fp32 weights for the update);
+            False keeps it in fp32. Its weights stay fp32 either way; no effect in fp32 runs.
         min_target_var / min_pred_var: abort when the std monitors fall below these (0 = never).
         var_check_after: the collapse check starts after this many updates.
         var_check_interval: on a GPU the monitors are read back (a synchronisation) every this
@@ -43,6 +46,7 @@ class RegressionConfig:
     ema_decay: float = 0.999
     ema_end_decay: float = 0.9999
     ema_anneal_end_step: int = 30000
+    teacher_autocast: bool = True
     min_target_var: float = 0.1
     min_pred_var: float = 0.01
     var_check_after: int = 5000

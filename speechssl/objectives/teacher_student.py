@@ -37,7 +37,7 @@ class TeacherStudentObjective(Objective):
             )
         self.backbone = backbone
         self.config = config
-        self.teacher = EMATeacher(backbone.encoder)
+        self.teacher = EMATeacher(backbone.encoder, autocast=config.teacher_autocast)
         # A buffer, so that a resumed run knows how far the collapse check has gone.
         self.register_buffer("num_updates", torch.zeros((), dtype=torch.long))
         self._host_updates: int | None = 0  # host copy of num_updates (no read-back per step)
