@@ -2,10 +2,11 @@
 # Everything that needs a GPU, in one run of at most 9 minutes (a lent machine's call):
 #   1. the CUDA tests (tests/gpu: objectives on the GPU, the HuBERT step with no host synchronisation,
 #      compiled / CUDA-graphed steps equal to eager over 20 updates, pretrain -> finetune -> decode);
-#   2. BASE training-step throughput against the references, bf16 autocast, eager: fairseq's per-GPU
-#      batch (7 x 12.5 s = 1.4M samples) on an 80+ GB GPU, then the smaller 4 x 15.6 s batch;
-#   3. MFU over the measured bf16 matmul peak; 4. a profile of one step (device time per op group);
-#   5. the HuBERT pair with the whole module compiled in reduce-overhead mode (CUDA graphs).
+#   2. BASE training-step throughput against the references, bf16 autocast, eager, at fairseq's
+#      per-GPU batch (7 x 12.5 s = 1.4M samples) on an 80+ GB GPU;
+#   3. the HuBERT pair with the whole module compiled in reduce-overhead mode (CUDA graphs);
+#   4. MFU over the measured bf16 matmul peak; 5. a profile of one step (device time per op group);
+#   6. the eager throughput again at the smaller 4 x 15.6 s batch (its own results file).
 # Usage: bench/cuda_checks.sh OUT_DIR. OUT_DIR receives the results json files and one combined
 # log (at most 8 files: what a lent machine sends back); copy the json files to bench/results/ and
 # run `python -m bench.report`. On a lent machine (no network, its own python3 with torch,
@@ -48,14 +49,14 @@ step() {  # step NAME SECONDS COMMAND...: run with a time limit (within the budg
 
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 $python -c "import torch, torchaudio, transformers; print(torch.__version__, torchaudio.__version__, transformers.__version__)"
-step pytest_cuda 150 $python -m pytest -q -p no:cacheprovider tests/gpu
+step pytest_cuda 140 $python -m pytest -q -p no:cacheprovider tests/gpu
 step throughput_cuda 90 $python -m bench.throughput --device cuda --reps 6 --out "$work/throughput_cuda.json"
-step throughput_small_cuda 60 $python -m bench.throughput --device cuda --reps 6 --batch-size 4 --seconds 15.6 \
-  --out "$work/throughput_small_cuda.json"
-step mfu_cuda 60 $python -m bench.mfu --device cuda --out "$work/mfu_cuda.json"
-step profile_cuda 40 $python -m bench.profile_step --device cuda --out "$work/profile_cuda.json"
 step throughput_compile_cuda 150 $python -m bench.throughput --device cuda --compile-mode reduce-overhead --reps 6 \
   --models ours:hubert torchaudio_hubert --out "$work/throughput_compile_cuda.json"
+step mfu_cuda 60 $python -m bench.mfu --device cuda --out "$work/mfu_cuda.json"
+step profile_cuda 50 $python -m bench.profile_step --device cuda --out "$work/profile_cuda.json"
+step throughput_small_cuda 60 $python -m bench.throughput --device cuda --reps 6 --batch-size 4 --seconds 15.6 \
+  --out "$work/throughput_small_cuda.json"
 cp "$work"/*.json "$out"/ 2>/dev/null
 for log in "$work"/*.log; do
   printf '\n===== %s\n' "$(basename "$log")"
