@@ -5,7 +5,8 @@
 #   2. BASE training-step throughput against the references, bf16 autocast, eager, at fairseq's
 #      per-GPU batch (7 x 12.5 s = 1.4M samples) on an 80+ GB GPU;
 #   3. the HuBERT pair with the whole module compiled in reduce-overhead mode (CUDA graphs);
-#   4. MFU over the measured bf16 matmul peak; 5. a profile of one step (device time per op group);
+#   4. MFU over the measured bf16 matmul peak, eager, then HuBERT compiled (reduce-overhead);
+#   5. a profile of one step (device time per op group);
 #   6. the eager throughput again at the smaller 4 x 15.6 s batch (its own results file).
 # Usage: bench/cuda_checks.sh OUT_DIR. OUT_DIR receives the results json files and one combined
 # log (at most 8 files: what a lent machine sends back); copy the json files to bench/results/ and
@@ -54,6 +55,8 @@ step throughput_cuda 90 $python -m bench.throughput --device cuda --reps 6 --out
 step throughput_compile_cuda 150 $python -m bench.throughput --device cuda --compile-mode reduce-overhead --reps 6 \
   --models ours:hubert torchaudio_hubert --out "$work/throughput_compile_cuda.json"
 step mfu_cuda 60 $python -m bench.mfu --device cuda --out "$work/mfu_cuda.json"
+step mfu_compile_cuda 90 $python -m bench.mfu --device cuda --compile-mode reduce-overhead --objectives hubert \
+  --out "$work/mfu_compile_cuda.json"
 step profile_cuda 50 $python -m bench.profile_step --device cuda --out "$work/profile_cuda.json"
 step throughput_small_cuda 60 $python -m bench.throughput --device cuda --reps 6 --batch-size 4 --seconds 15.6 \
   --out "$work/throughput_small_cuda.json"

@@ -76,7 +76,8 @@ def mfu_section(result: dict) -> str:
               "machine slow both sides as little as they can." if fastest else
               "MFU: the median step against the fastest matmul (measured before the benchmark kept every step).")
     s = result["settings"]
-    heading = (f"### MFU, {s['size'].upper()}, {device_label(result)} ({s['batch_size']} x {s['seconds']} s, {s['dtype']}); "
+    compiled = f", torch.compile {s['compile_mode']}" if s.get("compile_mode") else ""
+    heading = (f"### MFU, {s['size'].upper()}, {device_label(result)}{compiled} ({s['batch_size']} x {s['seconds']} s, {s['dtype']}); "
                f"matmul peak {_rate(peak['flops_per_s'])} ({peak['dtype']})")
     return "\n\n".join([
         heading,
@@ -169,6 +170,7 @@ SECTIONS = {
     "throughput_compile_cuda": throughput_section,
     "profile_cuda": profile_section,
     "mfu_cuda": mfu_section,
+    "mfu_compile_cuda": mfu_section,
 }
 
 

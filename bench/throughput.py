@@ -16,6 +16,7 @@ from bench.common import base_parser, finish, machine_info, median, result_name,
 from bench.models import OURS, REFERENCES, StepModel, TrainStep, build_model, make_batch
 
 DTYPES = {"fp32": None, "bf16": torch.bfloat16}
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 @dataclass
@@ -136,8 +137,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=None)
     parser.add_argument("--reps", type=int, default=None)
     parser.add_argument("--compile", action="store_true", help="torch.compile every model's hot modules")
-    parser.add_argument("--compile-mode", default=None,
-                        choices=("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
+    parser.add_argument("--compile-mode", default=None, choices=COMPILE_MODES,
                         help="torch.compile every model's whole module in this mode (LayerDrop 0)")
     return parser.parse_args(argv)
 
