@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # speechssl mini recipe: one backbone, four self-supervised objectives and a scratch baseline,
 # compared on an offline synthetic corpus, end to end on a 2-core CPU.
-#   ./run.sh                               everything (install, data, labels, pre-train, fine-tune, report)
+#   ./run.sh                               everything (install, data, labels, pre-train, fine-tune, probes, report)
 #   ./run.sh --stage 5 --stop-stage 5      one stage
 #   ./run.sh --objective hubert            one objective (plus the scratch baseline it is compared to)
 # Every stage skips outputs that are complete (.done markers): re-running is cheap and safe.
+# Stages: 0 install | 1 synthesise the corpus | 2 validate | 3 KenLM + lexicon | 4 HuBERT MFCC labels
+#   | 5 pre-train | 6 HuBERT iteration 2 | 7 CTC fine-tuning | 8 decode | 9 HuBERT label quality
+#   | 10 probes (pr, pc, abx) of every pre-trained model, random and fbank | 11 ASR probes | 12 report
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -24,10 +27,20 @@ kmeans_percent=0.2     # fraction of the training frames used to fit k-means
 lm_order=3
 lm_weights=0.5,1,2     # LM weight grid tuned on dev
 word_scores=-1,0,1     # word insertion score grid tuned on dev
-pretrain_seconds=180   # wall-time budget of each pre-training run (HuBERT runs two); 0 = none
-pretrain_updates=      # override every pre-training run's max_updates (empty: config value)
+pretrain_gflops=7750   # training GFLOPs of every objective (HuBERT: both iterations, half each): docs/budgets.md
+pretrain_updates=      # also cap every pre-training run's updates (empty: no cap; the FLOPs decide)
 finetune_updates=      # override the fine-tuning max_updates (empty: config value)
+device=auto            # auto (cuda when available) | cpu | cuda: every training run and probe
+pretrain_set=          # extra "a.b=c ..." overrides of every pre-training run (bench/gpu_study.sh: bf16, batch)
+finetune_set=          # extra "a.b=c ..." overrides of every fine-tuning run
 scratch_seeds=3        # scratch baselines with seeds 1..N: their spread is the table's noise level
+random_seeds=3         # probed random-weight upstreams with seeds 1..N: the probes' noise level
+probe_seeds=1          # probe seeds 1..N of every trained probe (their spread is reported too)
+probe_tasks="pr pc"    # trained probes of every upstream, probe seeds 1..probe_seeds
+untrained_probes=abx   # probes without training (one run per upstream; empty: none)
+probe_updates=1500     # updates of the pr and pc probes (linear heads)
+asr_updates=30         # updates of the ASR probe (BiLSTM head, 2.4 CPU-s an update: docs/probes.md)
+asr_hidden=128         # BiLSTM units per direction of the ASR probe head (SUPERB 1024)
 
 . local/parse_options.sh
 . local/log.sh
@@ -38,10 +51,16 @@ else
   objectives=$objective
 fi
 # Pre-training on the mini corpus skips the validation loss (it costs more than it tells here).
+# Equal compute: every objective stops at the same analytic training FLOPs, on any machine.
 pretrain_overrides=(--set "data.train=$data/pretrain" --set 'data.valid=""'
-  --set "trainer.max_wall_seconds=$pretrain_seconds")
-[ -n "$pretrain_updates" ] && pretrain_overrides+=(--set "trainer.max_updates=$pretrain_updates")
+  --set "trainer.max_updates=${pretrain_updates:-0}")
+objective_flops=(--set "trainer.max_flops=${pretrain_gflops}e9")
+hubert_iteration_flops=(--set "trainer.max_flops=$((pretrain_gflops / 2))e9")
 finetune_overrides=(--set "data.train=$data/train" --set "data.valid=$data/dev")
+pretrain_overrides+=(--set "trainer.device=$device")
+finetune_overrides+=(--set "trainer.device=$device")
+for override in $pretrain_set; do pretrain_overrides+=(--set "$override"); done
+for override in $finetune_set; do finetune_overrides+=(--set "$override"); done
 [ -n "$finetune_updates" ] && finetune_overrides+=(--set "trainer.max_updates=$finetune_updates")
 # The scratch baseline's own settings, chosen on dev (docs/mini_diagnosis.md, section 6): random
 # weights stay on the CTC plateau under the pre-trained models' lr 5e-4 and fairseq's masks, and
@@ -83,11 +102,11 @@ fi
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
   log "Stage 5: pre-train ($objectives) with the $model backbone"
   for obj in $objectives; do
-    labels=()
-    [ "$obj" = hubert ] && labels=(--set "data.labels=$exp/labels/mfcc/train")
+    labels=() budget=("${objective_flops[@]}")
+    [ "$obj" = hubert ] && labels=(--set "data.labels=$exp/labels/mfcc/train") budget=("${hubert_iteration_flops[@]}")
     local/run_once.sh "$exp/pretrain/$obj" \
       speechssl pretrain --config "conf/pretrain/${obj}_${model}.yaml" --exp-dir "$exp/pretrain/$obj" \
-        "${labels[@]}" "${pretrain_overrides[@]}" --resume
+        "${labels[@]}" "${pretrain_overrides[@]}" "${budget[@]}" --resume
   done
 fi
 
@@ -101,7 +120,7 @@ if [ $stage -le 6 ] && [ $stop_stage -ge 6 ] && [[ " $objectives " == *" hubert 
   local/run_once.sh "$exp/pretrain/hubert_iter2" \
     speechssl pretrain --config "conf/pretrain/hubert_${model}.yaml" \
       --exp-dir "$exp/pretrain/hubert_iter2" --set "data.labels=$exp/labels/hubert_iter1/train" \
-      "${pretrain_overrides[@]}" --resume
+      "${pretrain_overrides[@]}" "${hubert_iteration_flops[@]}" --resume
 fi
 
 # Fine-tuning targets: the scratch baseline (one run per seed) and the final model of every objective.
@@ -138,17 +157,45 @@ if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
 fi
 
 if [ $stage -le 9 ] && [ $stop_stage -ge 9 ] && [[ " $objectives " == *" hubert "* ]]; then
-  log "Stage 9: HuBERT label quality (PNMI, purity) on dev against CTC forced alignments"
-  local/run_once.sh "$exp/labels/reference_dev" \
-    speechssl kmeans align --checkpoint "$exp/finetune/scratch" --data "$data/dev" \
-      --out "$exp/labels/reference_dev"
+  log "Stage 9: HuBERT label quality (PNMI, purity) on dev against its true phones ($data/dev/phones)"
   for labels in "$exp/labels/mfcc/valid" "$exp/labels/hubert_iter1/valid"; do
-    speechssl kmeans quality --labels "$labels" --reference "$exp/labels/reference_dev"
+    speechssl kmeans quality --labels "$labels" --phones "$data/dev"
   done
 fi
 
+# Probe upstreams (NAME,SPEC,SEED): the first model of every objective (HuBERT: iteration 1), every
+# fine-tuned pre-trained model (HuBERT: iteration 2), random weights with seeds 1..N, and fbank.
+probe_models=""
+for name in $objectives $finetune_names; do
+  case $name in scratch*) continue ;; esac
+  [[ " $probe_models " == *" $name "* ]] || probe_models+=" $name"
+done
+probe_upstreams=()
+for name in $probe_models; do probe_upstreams+=("$name,$exp/pretrain/$name,1"); done
+for upstream_seed in $(seq 1 "$random_seeds"); do probe_upstreams+=("random$upstream_seed,random,$upstream_seed"); done
+probe_upstreams+=("fbank,fbank,1")
+probe_options=(--train "$data/train" --dev "$data/dev" --features-root "$exp/probe/features"
+  --model-config "$model" --device "$device")
+
 if [ $stage -le 10 ] && [ $stop_stage -ge 10 ]; then
-  log "Stage 10: the comparison: $exp/RESULTS.md, $exp/results.json and plots"
+  log "Stage 10: $probe_tasks $untrained_probes probes of${probe_models}, random 1..$random_seeds, fbank -> $exp/probe"
+  local/probe_upstreams.sh --nj "$nj" --tasks "$probe_tasks" --seeds "$probe_seeds" --out "$exp/probe" \
+    "${probe_upstreams[@]}" -- "${probe_options[@]}" --max-updates "$probe_updates"
+  [ -z "$untrained_probes" ] || local/probe_upstreams.sh --nj "$nj" --tasks "$untrained_probes" \
+    --out "$exp/probe" "${probe_upstreams[@]}" -- "${probe_options[@]}"
+fi
+
+if [ $stage -le 11 ] && [ $stop_stage -ge 11 ]; then
+  best=$(speechssl report --exp "$exp" --best-upstream pr)
+  log "Stage 11: ASR probes (BiLSTM 2 x $asr_hidden, $asr_updates updates, KenLM) of the PR-best $best and fbank"
+  local/probe_upstreams.sh --nj "$nj" --tasks asr --seeds "$probe_seeds" --out "$exp/probe" \
+    "$(basename "$best"),$best,1" fbank,fbank,1 -- "${probe_options[@]}" --max-updates "$asr_updates" \
+    --lm "$exp/lm" --set "asr_hidden_size=$asr_hidden" --set "lm_weights=[$lm_weights]" \
+    --set "word_scores=[$word_scores]"
+fi
+
+if [ $stage -le 12 ] && [ $stop_stage -ge 12 ]; then
+  log "Stage 12: the comparison: $exp/RESULTS.md, $exp/results.json and plots"
   speechssl report --exp "$exp" --out "$exp"
   cat "$exp/RESULTS.md"
 fi

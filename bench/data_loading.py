@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from bench.common import (
     REPO_ROOT,
@@ -24,6 +23,7 @@ from bench.common import (
 )
 from speechssl.data.dataset import AudioDataset
 from speechssl.data.sampler import BucketBatchSampler
+from speechssl.progress import progress_bar
 from speechssl.train.config import TrainerConfig
 from speechssl.train.run import batch_stream
 
@@ -105,7 +105,8 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-corpus-") as scratch:
         data_dir = corpus_dir(args.data_dir, Path(scratch))
         result["data_dir"] = str(data_dir)
-        result["runs"] = [loader_speed(data_dir, w, seconds, device) for w in tqdm(args.workers, desc="workers")]
+        workers = progress_bar(args.workers, desc="workers")
+        result["runs"] = [loader_speed(data_dir, w, seconds, device) for w in workers]
     needs = training_needs(RESULTS_DIR)
     slowest = min(run["audio_s_per_s"] for run in result["runs"])
     result["training_needs"] = needs

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from speechssl.data.batch import AudioBatch
+from speechssl.io.audio import SAMPLE_RATE
 from speechssl.models import BackboneConfig, build_backbone, load_backbone_config
 from speechssl.objectives import build_objective
 
@@ -54,19 +55,12 @@ def backbone_config(size: str, objective: str) -> BackboneConfig:
     return load_backbone_config(size, overrides)
 
 
-def num_frames(config: BackboneConfig, samples: int) -> int:
-    """Frames the conv feature encoder of ``config`` makes from ``samples`` samples."""
-    for _, kernel, stride in config.conv_layers:
-        samples = (samples - kernel) // stride + 1
-    return samples
-
-
 def make_batch(batch_size: int, seconds: float, seed: int = 0) -> AudioBatch:
     """Random audio (B, T) of equal length and random HuBERT labels (B, F) at the 50 Hz frame rate
     of the BASE conv stack (the tiny configs downsample alike)."""
     generator = torch.Generator().manual_seed(seed)
-    samples = int(seconds * 16000)
-    frames = num_frames(load_backbone_config("base"), samples)
+    samples = int(seconds * SAMPLE_RATE)
+    frames = load_backbone_config("base").num_frames(samples)
     audio = 0.1 * torch.randn(batch_size, samples, generator=generator)
     labels = torch.randint(0, NUM_CLASSES, (batch_size, frames), generator=generator)
     return AudioBatch(

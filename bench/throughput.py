@@ -10,10 +10,10 @@ import time
 from dataclasses import asdict, dataclass
 
 import torch
-from tqdm import tqdm
 
 from bench.common import base_parser, finish, machine_info, median, result_name, setup_device, timed
 from bench.models import OURS, REFERENCES, StepModel, TrainStep, build_model, make_batch
+from speechssl.progress import progress_bar
 
 DTYPES = {"fp32": None, "bf16": torch.bfloat16}
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
@@ -84,7 +84,7 @@ def measure(names: list[str], settings: ThroughputSettings, device: torch.device
     audio_seconds = settings.batch_size * settings.seconds
     steps: dict[str, TrainStep] = {}
     warmup_s: dict[str, float] = {}
-    for name in tqdm(names, desc="build + warm-up"):
+    for name in progress_bar(names, desc="build + warm-up"):
         model = build_model(name, settings.size, settings.layerdrop)
         if settings.compile_mode:
             compile_whole_module(model, settings.compile_mode)
@@ -97,7 +97,7 @@ def measure(names: list[str], settings: ThroughputSettings, device: torch.device
         warmup_s[name] = round(time.perf_counter() - start, 2)
         steps[name] = step
     times: dict[str, list[float]] = {name: [] for name in names}
-    for rep in tqdm(range(settings.reps), desc="timed repetitions"):
+    for rep in progress_bar(range(settings.reps), desc="timed repetitions"):
         shift = rep % len(names)  # rotate the order so no model always runs first
         for name in names[shift:] + names[:shift]:
             times[name].append(timed(lambda step=steps[name]: step(batch), device))

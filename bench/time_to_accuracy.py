@@ -13,11 +13,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from bench.common import REPO_ROOT, base_parser, finish, machine_info, setup_device
 from speechssl.cli.main import main as speechssl_main
 from speechssl.objectives import OBJECTIVES
+from speechssl.progress import progress_bar
 from speechssl.train import checkpoint as ckpt
 from speechssl.train.monitor import read_jsonl
 
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> None:
                      f"trainer.device={args.device}"]
         scores = {o: pretrain_checkpoints(args.pretrain_dir / o, o, args.max_checkpoints) for o in args.objectives}
         todo = [s for rows in scores.values() for s in rows]
-        for score in tqdm(todo, desc="fine-tune checkpoints"):
+        for score in progress_bar(todo, desc="fine-tune checkpoints"):
             score.dev_cer = finetune_cer(score, args.out_dir, args.finetune_updates, overrides)
     target = args.target_cer
     if target is None:

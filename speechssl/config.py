@@ -105,8 +105,19 @@ def apply_overrides(values: dict, overrides: list[str]) -> dict:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"override '{override}': '{part}' is not a section")
-        node[parts[-1]] = yaml.safe_load(raw)
+        try:
+            node[parts[-1]] = yaml.safe_load(raw)
+        except yaml.YAMLError as error:
+            raise ConfigError(f"override '{override}': the value is not valid YAML ({_yaml_problem(error)})") from None
     return values
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """One line of a PyYAML error: what is wrong, and where (1-based line and column)."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    where = f"line {mark.line + 1} column {mark.column + 1}: " if mark is not None else ""
+    return f"{where}{problem}"
 
 
 def read_yaml_mapping(path: str | os.PathLike | None) -> dict:
@@ -116,7 +127,10 @@ def read_yaml_mapping(path: str | os.PathLike | None) -> dict:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
-    values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML, {_yaml_problem(error)}") from None
     if not isinstance(values, dict):
         raise ConfigError(f"{path}: top level must be a mapping")
     return values

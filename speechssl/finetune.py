@@ -1,6 +1,7 @@
-"""The CTC fine-tuning run config, and loading a fine-tuned model back from its experiment folder.
+"""The CTC fine-tuning run config, and loading a fine-tuned model back with it.
 
-A fine-tuning folder holds ``config.yaml`` (this config, resolved), ``tokenizer.json`` and checkpoints.
+A fine-tuning folder holds ``config.yaml`` (this config, resolved), ``tokenizer.json`` and checkpoints;
+``speechssl.train.finetuned`` reads the model and checkpoints without this config.
 """
 
 from __future__ import annotations
@@ -9,12 +10,12 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
 from speechssl.config import apply_overrides, from_dict, read_yaml_mapping, to_dict
 from speechssl.models.config import BackboneConfig, load_backbone_config
 from speechssl.objectives.ctc import CTCConfig, CTCObjective
-from speechssl.text.tokenizer import Tokenizer, load_tokenizer
+from speechssl.text.tokenizer import Tokenizer
 from speechssl.train.config import OptimConfig, ScheduleConfig, TrainerConfig
+from speechssl.train.finetuned import load_ctc_model
 
 
 @dataclass
@@ -69,42 +70,9 @@ def load_finetune_config(
     return from_dict(FinetuneConfig, values, where=str(path) if path else "FinetuneConfig")
 
 
-def find_checkpoint(exp_dir: str | os.PathLike, name: str = "best") -> Path:
-    """``checkpoint_best`` (``name='best'``), ``last`` (newest numbered) or a named checkpoint."""
-    from speechssl.train import checkpoint as ckpt
-
-    exp_dir = Path(exp_dir)
-    if name == "last":
-        path = ckpt.latest_checkpoint(exp_dir)
-        if path is None:
-            raise FileNotFoundError(f"{exp_dir}: no complete checkpoint_N.safetensors")
-        return path
-    stem = ckpt.BEST_NAME if name == "best" else name
-    path = exp_dir / f"{stem}{ckpt.WEIGHTS_SUFFIX}"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: checkpoint not found (did fine-tuning finish a validation?)")
-    return path
-
-
 def load_finetuned(
     exp_dir: str | os.PathLike, checkpoint: str = "best"
 ) -> tuple[CTCObjective, Tokenizer, FinetuneConfig]:
     """Rebuild the fine-tuned CTC model of ``exp_dir`` in eval mode, with its tokenizer and config."""
-    from speechssl.models.backbone import build_backbone
-    from speechssl.train.checkpoint import load_weights
-
-    exp_dir = Path(exp_dir)
-    config_path = exp_dir / "config.yaml"
-    if not config_path.is_file():
-        raise FileNotFoundError(f"{config_path}: not found ({exp_dir} is not a fine-tuning folder)")
-    config = load_finetune_config(config_path)
-    tokenizer = load_tokenizer(exp_dir)
-    objective = CTCObjective(build_backbone(config.model), config.ctc, tokenizer.vocab_size)
-    path = find_checkpoint(exp_dir, checkpoint)
-    missing, unexpected = objective.load_state_dict(load_weights(path), strict=False)
-    if missing or unexpected:
-        raise ValueError(
-            f"{path}: does not match the model in {config_path}: missing {missing[:3]}, "
-            f"unexpected {unexpected[:3]}"
-        )
-    return objective.eval(), tokenizer, config
+    objective, tokenizer = load_ctc_model(exp_dir, checkpoint)
+    return objective, tokenizer, load_finetune_config(Path(exp_dir) / "config.yaml")

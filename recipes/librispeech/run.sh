@@ -12,6 +12,7 @@ cd "$(dirname "$0")"
 stage=0
 stop_stage=9
 objective=wav2vec2          # wav2vec2 | hubert | data2vec | data2vec2
+model_size=base             # base | xlsr_300m (wav2vec2 only: pre-LN 24 x 1024, docs/xlsr.md)
 finetune_split=10h          # 10m | 1h | 10h | 100h
 fold=0                      # which 10-minute fold of Libri-light the 10m split uses
 dl_dir=downloads            # archives + extracted corpus (~120 GB with --remove-archives false)
@@ -42,6 +43,14 @@ case $objective in
   data2vec2) ref_gpus=8 ;;
   *) echo "$0: --objective must be wav2vec2, hubert, data2vec or data2vec2" >&2; exit 1 ;;
 esac
+pt_config=conf/pretrain/${objective}_base.yaml
+if [ "$model_size" = xlsr_300m ]; then
+  [ "$objective" = wav2vec2 ] || { echo "$0: --model-size xlsr_300m needs --objective wav2vec2" >&2; exit 1; }
+  pt_config=conf/pretrain/wav2vec2_xlsr_300m.yaml
+  ref_gpus=128  # fairseq's LARGE batch: 128 GPUs x 1.2M samples
+elif [ "$model_size" != base ]; then
+  echo "$0: --model-size must be base or xlsr_300m" >&2; exit 1
+fi
 ft_ref_gpus=8  # fine-tuning: 2 GPUs x update_freq 4 = 8 GPU-batches
 update_freq() {  # update_freq REF: batches each of the $world GPUs accumulates to match REF GPU-batches
   if [ $(( $1 % world )) -ne 0 ]; then
@@ -59,6 +68,7 @@ else
 fi
 [ "$remove_archives" = true ] && archive_opt=--remove-archives || archive_opt=""
 pt_name=$objective
+[ "$model_size" = base ] || pt_name=${objective}_$model_size
 # Data and label paths follow --data/--exp instead of the configs' defaults (data/, exp/).
 pt_data="--set data.train=$data/train_960 --set data.valid=$data/dev_other"
 label_opts() {  # label_opts NAME: the --set options pointing pre-training at label dir NAME
@@ -120,8 +130,8 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
     $launch pretrain --config conf/pretrain/hubert_base_iter1.yaml --exp-dir "$exp/pretrain/hubert_iter1" \
       --set trainer.update_freq=$pt_update_freq $pt_data $(label_opts mfcc_k100) --resume
   else
-    log "Stage 3: $objective BASE pre-training (400k updates) -> $exp/pretrain/$pt_name"
-    $launch pretrain --config "conf/pretrain/${objective}_base.yaml" --exp-dir "$exp/pretrain/$pt_name" \
+    log "Stage 3: $objective $model_size pre-training ($pt_config) -> $exp/pretrain/$pt_name"
+    $launch pretrain --config "$pt_config" --exp-dir "$exp/pretrain/$pt_name" \
       --set trainer.update_freq=$pt_update_freq $pt_data --resume
   fi
 fi

@@ -10,6 +10,7 @@ import logging
 
 from speechssl.cli.options import add_overrides_argument
 from speechssl.convert import FORMATS, convert
+from speechssl.convert.huggingface import MODEL_TYPES
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +29,14 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--hf-model-type",
         default=None,
-        choices=sorted(("wav2vec2", "hubert", "data2vec-audio")),
-        help="model_type written to an HF config.json (default from the model)",
+        choices=sorted(MODEL_TYPES),
+        help="model_type written to an HF config.json (default: the training objective's own, e.g. "
+        "hubert for HuBERT, when the input names it; else data2vec-audio for a positional conv stack, "
+        "wav2vec2 otherwise)",
     )
-    parser.add_argument("input", help="input checkpoint file or folder")
+    parser.add_argument(
+        "input", help="input checkpoint file or folder (speechssl: also a pre-training run folder)"
+    )
     parser.add_argument("output", help="output folder (a .pt file for --to fairseq)")
     parser.set_defaults(run=run)
 

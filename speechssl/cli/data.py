@@ -1,6 +1,7 @@
-"""``speechssl data``: synthesise the offline mini corpus; validate and fix Kaldi data dirs.
+"""``speechssl data``: synthesise the offline mini corpus; validate, fix and complete Kaldi data dirs.
 
-Subcommands: ``synth`` (speechssl.data.synth) and ``validate`` (speechssl.data.validate).
+Subcommands: ``synth`` (speechssl.data.synth), ``validate`` (speechssl.data.validate, ``--fix``:
+speechssl.data.fix), ``complete`` (speechssl.data.fix) and ``pack`` (speechssl.data.pack).
 """
 
 from __future__ import annotations
@@ -42,6 +43,26 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     validate.set_defaults(run=run_validate)
 
+    complete = sub.add_parser(
+        "complete", help="write utt2dur, utt2num_samples and spk2utt of a plain Kaldi data dir"
+    )
+    complete.add_argument("dir", help="data dir holding wav.scp (and utt2spk)")
+    complete.set_defaults(run=run_complete)
+
+    pack = sub.add_parser(
+        "pack", help="copy data dirs with Ogg/Opus audio and relative paths (for a remote machine)"
+    )
+    pack.add_argument("--data", default="data", help="DATA_ROOT holding the splits (default data)")
+    pack.add_argument("--splits", default="pretrain,train,dev,test", help="comma-separated splits")
+    pack.add_argument("--out", required=True, help="root of the packed copy")
+    pack.add_argument(
+        "--relative-to", default=".", help="wav.scp paths relative to this folder (default .)"
+    )
+    pack.add_argument("--nj", type=int, default=2, help="encoding processes (default 2)")
+    pack.add_argument("--codec", default="opus", choices=["opus", "flac"],
+                      help="opus: small, to carry (default); flac: lossless and fast to decode")
+    pack.set_defaults(run=run_pack)
+
 
 def run_synth(args: argparse.Namespace) -> int:
     from speechssl.data.synth import generate, get_plan
@@ -58,14 +79,19 @@ def run_synth(args: argparse.Namespace) -> int:
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    from speechssl.data.validate import bad_utterances, fix_data_dir, validate_data_dir
+    from pathlib import Path
 
-    problems = validate_data_dir(args.dir, jobs=args.nj)
+    from speechssl.data.fix import check_fix_target, fix_data_dir
+    from speechssl.data.validate import bad_utterances, check_data_dir
+
+    if args.fix is not None:  # before decoding every file
+        check_fix_target(Path(args.dir), Path(args.fix))
+    check = check_data_dir(args.dir, jobs=args.nj)
+    problems = check.problems
     for problem in problems:
         print(problem.message(), file=sys.stderr)
     if args.fix is not None:
-        summary = fix_data_dir(args.dir, args.fix, problems)
-        print(summary)
+        print(fix_data_dir(args.dir, args.fix, check))
         return 0
     if problems:
         bad = len(bad_utterances(problems))
@@ -75,4 +101,33 @@ def run_validate(args: argparse.Namespace) -> int:
         )
         return 1
     print(f"{args.dir}: OK")
+    return 0
+
+
+def run_complete(args: argparse.Namespace) -> int:
+    from speechssl.data.fix import complete_data_dir
+
+    done = complete_data_dir(args.dir)
+    for line in done.problems:
+        print(line, file=sys.stderr)
+    print(done.summary(args.dir))
+    return 0
+
+
+def run_pack(args: argparse.Namespace) -> int:
+    from speechssl.data.pack import PackConfig, pack_corpus, packed_bytes
+
+    if args.nj < 1:
+        raise CommandError(f"--nj must be at least 1, got {args.nj}")
+    config = PackConfig(
+        data_root=args.data,
+        splits=[s for s in args.splits.split(",") if s],
+        out=args.out,
+        relative_to=args.relative_to,
+        nj=args.nj,
+        codec=args.codec,
+    )
+    counts = pack_corpus(config)
+    size = packed_bytes(args.out) / 2**20
+    print(f"{args.out}: packed {counts} utterances, {size:.1f} MiB")
     return 0

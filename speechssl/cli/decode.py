@@ -66,9 +66,10 @@ def run(args: argparse.Namespace) -> int:
     )
     from speechssl.decode.emissions import cached_emissions, greedy_texts
     from speechssl.decode.tune import parse_grid, tune_lm_weights
-    from speechssl.finetune import find_checkpoint, load_finetuned
+    from speechssl.finetune import load_finetuned
     from speechssl.io.atomic import atomic_write_text
     from speechssl.score import score_texts
+    from speechssl.train.finetuned import find_checkpoint
 
     exp_dir, out = Path(args.exp_dir), Path(args.out)
     if args.tune_on and not args.lm:

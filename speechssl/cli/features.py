@@ -38,6 +38,10 @@ def register(parser: argparse.ArgumentParser) -> None:
     layer.add_argument("--checkpoint", required=True,
                        help="checkpoint folder or .safetensors file (config.yaml beside it)")
     layer.add_argument("--layer", type=int, required=True, help="layer, 1-based as fairseq")
+    layer.add_argument("--final-norm", action="store_true",
+                       help="pre-LN models: dump the top layer after the encoder's final LayerNorm "
+                            "(Hugging Face's last_hidden_state); default: before it, as fairseq's "
+                            "extract_features(layer=L) and every other layer")
     layer.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="default cpu")
     layer.add_argument("--max-batch-seconds", type=float, default=60.0,
                        help="padded audio seconds per batch (default 60)")
@@ -82,7 +86,9 @@ def run_layer(args: argparse.Namespace) -> int:
     if args.device == "cuda" and not torch.cuda.is_available():
         raise CommandError("--device cuda: no CUDA device is available")
     budget = int(args.max_batch_seconds * SAMPLE_RATE)
-    config = LayerFeatureConfig(layer=args.layer, device=args.device, max_batch_samples=budget)
+    config = LayerFeatureConfig(
+        layer=args.layer, final_norm=args.final_norm, device=args.device, max_batch_samples=budget
+    )
     extractor = LayerExtractor(
         load_backbone(args.checkpoint), config, source=str(Path(args.checkpoint).resolve())
     )

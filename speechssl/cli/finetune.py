@@ -11,7 +11,8 @@ import json
 import logging
 from pathlib import Path
 
-from speechssl.cli.options import add_overrides_argument
+from speechssl.cli.main import CommandError
+from speechssl.cli.options import add_overrides_argument, check_exp_dir
 
 logger = logging.getLogger("speechssl.finetune")
 
@@ -28,12 +29,18 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def encode_transcripts(data_dir: str, tokenizer) -> None:
-    """Encode every transcript once so a bad one fails here, naming its utterance and file."""
+    """Encode every transcript once so a bad one (unknown characters, empty) fails here, before
+    any training, naming its utterance and file."""
     from speechssl.io.kaldi_dir import read_table
     from speechssl.text.tokenizer import TokenizerError
 
     text = Path(data_dir) / "text"
     for utt, transcript in read_table(text).items():
+        if not transcript.strip():
+            raise TokenizerError(
+                f"{text}: utterance '{utt}' has an empty transcript; give its words or drop it "
+                f"with `speechssl data validate {data_dir} --fix OUT`"
+            )
         try:
             tokenizer.encode(transcript, utt)
         except TokenizerError as error:
@@ -69,7 +76,9 @@ def run(args: argparse.Namespace) -> int:
     from speechssl.train.distributed import close_world, init_world, seed_everything
     from speechssl.train.mfu import training_flops_fn
     from speechssl.train.run import run_training
+    from speechssl.train.trainer import TrainingDiverged
 
+    check_exp_dir(args.exp_dir, args.resume)
     cfg = load_finetune_config(args.config, args.overrides)
     if args.units:
         cfg = dataclasses.replace(cfg, units=args.units)
@@ -131,6 +140,8 @@ def run(args: argparse.Namespace) -> int:
             validate=validate, best_metric="dev_wer", flops_fn=training_flops_fn(objective),
             config=cfg, world=world,
         )
+    except TrainingDiverged as error:
+        raise CommandError(f"{exp_dir}: {error}") from None
     finally:
         close_world()
     if world.is_main:

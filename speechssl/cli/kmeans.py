@@ -1,6 +1,7 @@
 """``speechssl kmeans``: fit k-means on feature shards, assign HuBERT labels, measure label quality.
 
-Subcommands: ``fit``, ``assign``, ``align`` (reference letter alignments) and ``quality``.
+Subcommands: ``fit``, ``assign``, ``align`` (reference letter alignments) and ``quality``
+(against a data dir's true phones or such a reference).
 """
 
 from __future__ import annotations
@@ -42,9 +43,13 @@ def register(parser: argparse.ArgumentParser) -> None:
     align.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="default cpu")
     align.set_defaults(run=run_align)
 
-    quality = sub.add_parser("quality", help="PNMI, phone (letter) purity, cluster purity")
+    quality = sub.add_parser("quality", help="PNMI, phone purity, cluster purity")
     quality.add_argument("--labels", required=True, help="label dir (labels.txt)")
-    quality.add_argument("--reference", required=True, help="reference dir (ref.txt)")
+    reference = quality.add_mutually_exclusive_group(required=True)
+    reference.add_argument("--phones", metavar="DATA_DIR",
+                           help="data dir whose true phone alignments (its phones table) are the "
+                                "reference, at the label rate")
+    reference.add_argument("--reference", help="reference dir (ref.txt of 'kmeans align')")
     quality.set_defaults(run=run_quality)
 
 
@@ -84,6 +89,9 @@ def run_align(args: argparse.Namespace) -> int:
 def run_quality(args: argparse.Namespace) -> int:
     from speechssl.kmeans.quality import format_quality, measure_quality
 
-    quality = measure_quality(args.labels, args.reference)
+    quality = measure_quality(args.labels, args.reference, args.phones)
     print(format_quality(Path(args.labels).name, quality))
+    if quality.unaligned_utts:
+        print(f"{quality.unaligned_utts} labelled utterances have no phone alignment (espeak-ng "
+              f"voices give no timings) and are left out; {quality.num_utts} counted")
     return 0

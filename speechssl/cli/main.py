@@ -22,6 +22,7 @@ FAMILIES = [
     ("convert", "speechssl.cli.convert", "convert checkpoints: fairseq, HF, torchaudio, speechssl"),
     ("librispeech", "speechssl.cli.librispeech", "download and prepare LibriSpeech / Libri-light"),
     ("estimate", "speechssl.cli.estimate", "estimate wall time of recipe stages from throughput"),
+    ("probe", "speechssl.cli.probe", "SUPERB-style PR/ASR probes of frozen upstreams (checkpoint, random, fbank)"),
 ]
 
 
@@ -41,6 +42,14 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     return parser
 
 
+def _close_progress_bars() -> None:
+    """Close the bars a failing stage left open, so its error line starts a line of its own."""
+    from tqdm import tqdm
+
+    for bar in list(getattr(tqdm, "_instances", ())):
+        bar.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(argv)
@@ -56,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = args.run(args)
     except (CommandError, ValueError, FileNotFoundError) as error:
+        _close_progress_bars()
         print(f"speechssl {args.command}: error: {error}", file=sys.stderr)
         return 1
     return int(result or 0)

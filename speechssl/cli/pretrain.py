@@ -9,7 +9,8 @@ import argparse
 import dataclasses
 import logging
 
-from speechssl.cli.options import add_overrides_argument
+from speechssl.cli.main import CommandError
+from speechssl.cli.options import add_overrides_argument, check_exp_dir
 from speechssl.train.config import PretrainConfig, load_pretrain_config
 
 logger = logging.getLogger("speechssl.pretrain")
@@ -79,6 +80,7 @@ def build_datasets(cfg: PretrainConfig):
                 min_sample_size=t.min_sample_size,
                 random_crop=split == "train",
                 seed=t.seed,
+                augment=cfg.data.augment if split == "train" else None,
             )
         )
     return sets[0], sets[1], objective_values
@@ -88,10 +90,13 @@ def run(args: argparse.Namespace) -> int:
     from speechssl.config import to_dict
     from speechssl.models.backbone import build_backbone
     from speechssl.objectives import build_objective, objective_config
+    from speechssl.train.collapse import CollapseProbe
     from speechssl.train.distributed import close_world, seed_everything
     from speechssl.train.mfu import training_flops_fn
     from speechssl.train.run import run_training
+    from speechssl.train.trainer import TrainingDiverged
 
+    check_exp_dir(args.exp_dir, args.resume)
     overrides = list(args.overrides) + ([f"objective={args.objective}"] if args.objective else [])
     cfg = load_pretrain_config(args.config, overrides)
     objective_config(cfg.objective)  # fails early, listing the names, on an unknown objective
@@ -109,6 +114,12 @@ def run(args: argparse.Namespace) -> int:
         len(train_set),
         len(valid_set) if valid_set is not None else "no",
     )
+    probe = None
+    if cfg.trainer.collapse_every > 0:
+        collapse = CollapseProbe.from_dataset(
+            valid_set or train_set, cfg.trainer.collapse_utterances, cfg.trainer.seed
+        )
+        probe = collapse.of_objective
     try:
         run_training(
             objective,
@@ -121,7 +132,10 @@ def run(args: argparse.Namespace) -> int:
             resume=args.resume,
             flops_fn=training_flops_fn(objective),
             config=cfg,
+            probe=probe,
         )
+    except TrainingDiverged as error:
+        raise CommandError(f"{args.exp_dir}: {error}") from None
     finally:
         close_world()
     return 0

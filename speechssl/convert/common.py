@@ -1,6 +1,7 @@
 """Shared pieces of the converters: the converted-model record, safe weight I/O, validation.
 
-Weights are read from safetensors or with ``torch.load(weights_only=True)``; nothing is unpickled.
+Weights are read from safetensors or with ``torch.load(weights_only=True)``; fairseq's pickled
+checkpoints go through the restricted unpickler of speechssl.convert.unpickle.
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Converted:
-    """A backbone in our naming: its config, its weights, and the source keys that were dropped."""
+    """A backbone in our naming: its config, its weights, the source keys that were dropped, and the
+    objective that trained it when the source says (a name of the objective table, else "")."""
 
     config: BackboneConfig
     state: dict[str, torch.Tensor]
     ignored: list[str] = field(default_factory=list)
+    objective: str = ""
 
 
 def read_weights(path: str | os.PathLike) -> dict:
@@ -41,10 +44,8 @@ def read_weights(path: str | os.PathLike) -> dict:
         return torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, AttributeError) as error:
         raise ValueError(
-            f"{path}: cannot load with torch.load(weights_only=True) ({str(error).splitlines()[0]}). "
-            "fairseq checkpoints pickle their config objects: in an environment with fairseq run "
-            "`python -c \"import torch; c = torch.load('IN.pt', weights_only=False); "
-            "torch.save(c['model'], 'IN.state.pt')\"` and convert IN.state.pt"
+            f"{path}: cannot load with torch.load(weights_only=True) ({str(error).splitlines()[0]}); "
+            "an official fairseq checkpoint (pickled config) converts with --from fairseq"
         ) from None
 
 

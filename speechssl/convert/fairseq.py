@@ -1,6 +1,7 @@
-"""fairseq wav2vec 2.0 / HuBERT / data2vec audio state dicts (the ``model`` entry of a checkpoint).
+"""fairseq wav2vec 2.0 / HuBERT / data2vec audio checkpoints (official ``.pt`` files or state dicts).
 
-Reading never unpickles: the config is rebuilt from tensor shapes plus a base config and overrides.
+Official files pickle their config (omegaconf ``cfg`` or argparse ``args``): they are read with a
+restricted unpickler (speechssl.convert.unpickle) and the architecture is taken from that config.
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ import torch
 
 from speechssl.config import from_dict, to_dict
 from speechssl.convert.common import Converted, read_weights, require_plain_backbone
+from speechssl.convert.fairseq_config import backbone_values
 from speechssl.convert.infer import infer_config
 from speechssl.convert.keymap import POS_CONV_BIAS, STACK_CONV, WEIGHT_G, WEIGHT_V, KeyTable, strip_prefix
+from speechssl.convert.unpickle import load_restricted
 from speechssl.io.atomic import atomic_path
 from speechssl.models.config import BackboneConfig
+from speechssl.objectives import objective_from
 
-OURS_KEY = "speechssl_backbone"
+OURS_KEY, OBJECTIVE_KEY = "speechssl_backbone", "speechssl_objective"
 # Fine-tuned (CTC) checkpoints wrap the pre-trained model.
 PREFIXES = ("w2v_encoder.w2v_model.", "w2v_model.")
 
@@ -57,29 +61,48 @@ def key_table(conv_norm: str, pos_conv_depth: int) -> KeyTable:
     )
 
 
+def _load(path: Path) -> dict:
+    """safetensors, a plain torch file (weights_only) or an official pickled checkpoint (restricted)."""
+    if path.suffix == ".safetensors":
+        return read_weights(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: checkpoint not found")
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # pickled config objects: retry with the stand-ins of the restricted unpickler
+        loaded = load_restricted(path)
+    if not isinstance(loaded, dict):
+        raise ValueError(f"{path}: expected a state dict or a checkpoint with a 'model' entry")
+    return loaded
+
+
 def read(
     path: str | os.PathLike, base: BackboneConfig | None = None, overrides: list[str] | None = None
 ) -> Converted:
-    """A fairseq checkpoint/state dict (``.pt`` loaded with weights_only, or ``.safetensors``)."""
+    """A fairseq checkpoint or bare state dict; architecture from ``base``, else our own copy of the
+    config, else the checkpoint's ``cfg``/``args``, else ``overrides`` (never guessed)."""
     path = Path(path)
-    loaded = read_weights(path)
-    state = loaded.get("model", loaded) if isinstance(loaded, dict) else None
+    loaded = _load(path)
+    state = loaded.get("model", loaded)
     if not isinstance(state, dict):
         raise ValueError(f"{path}: expected a state dict or a checkpoint with a 'model' entry")
+    known, objective = None, str(loaded.get(OBJECTIVE_KEY) or "")
     if base is None and isinstance(loaded.get(OURS_KEY), dict):
         base = from_dict(BackboneConfig, loaded[OURS_KEY], where=f"{path}:{OURS_KEY}")
+    elif base is None and (stated := backbone_values(loaded, str(path))) is not None:
+        known, objective = stated[0], objective_from(fairseq_model=stated[1])
     state = strip_prefix(state, PREFIXES)
     conv_norm = "layer_norm" if "feature_extractor.conv_layers.0.2.1.weight" in state else "group_norm"
     depth = 1 if "encoder.pos_conv.0.weight_v" in state else 2
     mapped = key_table(conv_norm, depth).import_(state)
-    config = infer_config(mapped.state, base, overrides, where=str(path))
+    config = infer_config(mapped.state, base, overrides, where=str(path), known=known)
     if "mask_embedding" not in mapped.state:
         mapped.state["mask_embedding"] = torch.empty(config.embed_dim).uniform_()
-    return Converted(config, mapped.state, mapped.unmatched)
+    return Converted(config, mapped.state, mapped.unmatched, objective)
 
 
 def write(converted: Converted, out: str | os.PathLike) -> list[Path]:
-    """Write ``{"model": fairseq state dict, "speechssl_backbone": config}`` with torch.save.
+    """Write ``{"model": fairseq state dict, "speechssl_backbone": config, "speechssl_objective"}``.
 
     Only tensors and plain values: it loads with ``weights_only=True``; fairseq users call
     ``model.load_state_dict(ckpt["model"], strict=False)`` (objective heads are not included).
@@ -91,5 +114,5 @@ def write(converted: Converted, out: str | os.PathLike) -> list[Path]:
         raise ValueError(f"no fairseq name for {mapped.unmatched[:5]}")
     state = {k: v.detach().contiguous().clone() for k, v in mapped.state.items()}
     with atomic_path(out) as tmp:
-        torch.save({"model": state, OURS_KEY: to_dict(config)}, tmp)
+        torch.save({"model": state, OURS_KEY: to_dict(config), OBJECTIVE_KEY: converted.objective}, tmp)
     return [Path(out)]

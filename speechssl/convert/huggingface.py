@@ -4,6 +4,7 @@ written as config.json + model.safetensors without importing transformers."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -24,8 +25,12 @@ from speechssl.convert.keymap import (
 )
 from speechssl.io.atomic import atomic_write_text
 from speechssl.models.config import BackboneConfig
+from speechssl.objectives import hf_model_type, objective_from
+
+log = logging.getLogger(__name__)
 
 WEIGHTS, CONFIG, OURS_KEY = "model.safetensors", "config.json", "speechssl_backbone"
+OBJECTIVE_KEY = "speechssl_objective"
 MODEL_TYPES = {"wav2vec2": "Wav2Vec2Model", "hubert": "HubertModel", "data2vec-audio": "Data2VecAudioModel"}
 # Checkpoints of the task heads (ForCTC, ForPreTraining) keep the backbone under one of these.
 PREFIXES = ("wav2vec2.", "hubert.", "data2vec_audio.")
@@ -45,11 +50,24 @@ def key_table(pos_conv_depth: int) -> KeyTable:
     return KeyTable(FEATURE_PAIRS + TRANSFORMER_PAIRS + pos + [("mask_embedding", "masked_spec_embed")])
 
 
-def hf_config(config: BackboneConfig, model_type: str | None = None) -> dict:
-    """The config.json of the equivalent transformers model (plus our exact config)."""
+def default_model_type(config: BackboneConfig, objective: str = "") -> str:
+    """The objective's own HF model type (HuBERT -> ``hubert``) when its layout fits the model,
+    else the layout's: ``data2vec-audio`` for a positional conv stack, ``wav2vec2`` otherwise."""
+    by_layout = "data2vec-audio" if config.pos_conv_depth > 1 else "wav2vec2"
+    declared = hf_model_type(objective)
+    if declared is None:
+        return by_layout
+    if (declared == "data2vec-audio") != (by_layout == "data2vec-audio"):
+        log.info("%s model with pos_conv_depth=%d exports as %s", objective, config.pos_conv_depth, by_layout)
+        return by_layout
+    return declared
+
+
+def hf_config(config: BackboneConfig, model_type: str | None = None, objective: str = "") -> dict:
+    """The config.json of the equivalent transformers model (plus our exact config and objective)."""
     require_plain_backbone(config, "Hugging Face")
     if model_type is None:
-        model_type = "data2vec-audio" if config.pos_conv_depth > 1 else "wav2vec2"
+        model_type = default_model_type(config, objective)
     if model_type not in MODEL_TYPES:
         raise ValueError(f"unknown Hugging Face model type '{model_type}'; choose from {sorted(MODEL_TYPES)}")
     if (model_type == "data2vec-audio") != (config.pos_conv_depth > 1):
@@ -80,6 +98,7 @@ def hf_config(config: BackboneConfig, model_type: str | None = None) -> dict:
         "num_conv_pos_embedding_groups": config.pos_conv_groups,
         "torch_dtype": "float32",
         OURS_KEY: to_dict(config),
+        OBJECTIVE_KEY: objective,
     }
     if model_type == "data2vec-audio":
         values.update(num_conv_pos_embeddings=config.pos_conv_depth, conv_pos_kernel_size=config.stack_kernel)
@@ -155,20 +174,23 @@ def read(
     if not (folder / CONFIG).is_file():
         raise FileNotFoundError(f"{folder}: expected a Hugging Face folder with {CONFIG}")
     weights = folder / WEIGHTS if (folder / WEIGHTS).is_file() else folder / "pytorch_model.bin"
+    values = json.loads((folder / CONFIG).read_text(encoding="utf-8"))
+    objective = str(values.get(OBJECTIVE_KEY) or objective_from(hf_type=str(values.get("model_type", ""))))
     if base is None:
-        base = config_from_hf(json.loads((folder / CONFIG).read_text(encoding="utf-8")), str(folder / CONFIG))
+        base = config_from_hf(values, str(folder / CONFIG))
     state = _normalise_weight_norm(strip_prefix(read_weights(weights), PREFIXES))
     mapped = key_table(base.pos_conv_depth).import_(state)
     config = infer_config(mapped.state, base, overrides, where=str(folder))
     if "mask_embedding" not in mapped.state:
         mapped.state["mask_embedding"] = torch.empty(config.embed_dim).uniform_()
-    return Converted(config, mapped.state, mapped.unmatched)
+    return Converted(config, mapped.state, mapped.unmatched, objective)
 
 
 def write(converted: Converted, out: str | os.PathLike, model_type: str | None = None) -> list[Path]:
-    """Write ``out/config.json`` and ``out/model.safetensors`` loadable by ``from_pretrained``."""
+    """Write ``out/config.json`` and ``out/model.safetensors`` loadable by ``from_pretrained``;
+    ``model_type`` None = :func:`default_model_type` of the model and its objective."""
     folder = Path(out)
-    values = hf_config(converted.config, model_type)
+    values = hf_config(converted.config, model_type, converted.objective)
     mapped = key_table(converted.config.pos_conv_depth).export(converted.state)
     if mapped.unmatched:
         raise ValueError(f"no Hugging Face name for {mapped.unmatched[:5]}")

@@ -21,6 +21,10 @@ class AudioBatch:
         label_lengths: shape (batch,), int64.
         targets: shape (batch, target_len), int64 token ids (CTC) padded with LABEL_PAD.
         target_lengths: shape (batch,), int64.
+        clean_audio: shape (batch, samples), float32, ``audio`` before augmentation (teacher input),
+            present only when the loader augments (speechssl.data.augment).
+        skipped: ``utt -> one-line problem`` (naming the file) of the utterances left out of the
+            batch because their audio cannot be used; a batch may hold no rows (``size == 0``).
     """
 
     audio: torch.Tensor
@@ -30,6 +34,8 @@ class AudioBatch:
     label_lengths: torch.Tensor | None = None
     targets: torch.Tensor | None = None
     target_lengths: torch.Tensor | None = None
+    clean_audio: torch.Tensor | None = None
+    skipped: dict[str, str] = field(default_factory=dict)
 
     @property
     def size(self) -> int:

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from speechssl.lm.lexicon import read_lexicon_words, write_lexicon, write_tokens
+from speechssl.progress import progress_bar
 from speechssl.text.tokenizer import WORD_BOUNDARY, Tokenizer
 
 
@@ -109,5 +109,5 @@ class BeamDecoder:
         """Decode every utterance of ``utt -> (frames, vocab)``; returns ``utt -> text``."""
         return {
             utt: self.decode(emissions[utt])
-            for utt in tqdm(sorted(emissions), desc=desc, leave=False, unit="utt")
+            for utt in progress_bar(sorted(emissions), desc=desc, leave=False, unit="utt")
         }

@@ -15,7 +15,6 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from speechssl.data.dataset import AudioDataset, collate
 from speechssl.data.sampler import pack_batches
@@ -23,6 +22,7 @@ from speechssl.decode.greedy import best_path
 from speechssl.io.atomic import atomic_path
 from speechssl.io.kaldi_dir import read_table
 from speechssl.objectives.ctc import CTCObjective
+from speechssl.progress import progress_bar
 from speechssl.score import ScoreResult, score_texts
 from speechssl.text.tokenizer import Tokenizer
 
@@ -30,8 +30,12 @@ log = logging.getLogger(__name__)
 
 
 def eval_dataset(data_dir: str | os.PathLike) -> AudioDataset:
-    """Every utterance of ``data_dir``, whole (no cropping, none dropped)."""
-    return AudioDataset(data_dir, max_sample_size=None, min_sample_size=0, random_crop=False)
+    """Every utterance of ``data_dir``, whole (no cropping, none dropped): audio that cannot be
+    used stops decoding with AudioError naming it, since a WER over a silently smaller test set
+    would not be comparable."""
+    return AudioDataset(
+        data_dir, max_sample_size=None, min_sample_size=0, random_crop=False, skip_bad_audio=False
+    )
 
 
 @torch.no_grad()
@@ -47,6 +51,7 @@ def compute_emissions(
 
     Batches hold length-sorted utterances up to ``max_tokens`` padded samples. The objective is
     put in eval mode (no masking, no dropout); its train/eval mode is restored afterwards.
+    Utterances the dataset skipped (``AudioBatch.skipped``) get no emissions.
     """
     was_training = objective.training
     objective.eval()
@@ -54,7 +59,9 @@ def compute_emissions(
     batches = pack_batches(dataset.sizes, order, max_tokens, max_batch_size=10_000)
     loader = DataLoader(dataset, batch_sampler=batches, collate_fn=collate, num_workers=num_workers)
     emissions: dict[str, torch.Tensor] = {}
-    for batch in tqdm(loader, desc=desc, total=len(batches), leave=False, unit="batch"):
+    for batch in progress_bar(loader, desc=desc, total=len(batches), leave=False, unit="batch"):
+        if batch.size == 0:
+            continue
         batch = batch.to(device)
         log_probs, lengths = objective.log_probs(batch)
         for i, utt in enumerate(batch.utt_ids):
@@ -75,9 +82,12 @@ def greedy_score(
     max_tokens: int = 1_600_000,
     device: torch.device | str = "cpu",
 ) -> ScoreResult:
-    """Greedy WER/CER of ``objective`` on ``dataset`` (its data dir's ``text`` is the reference)."""
+    """Greedy WER/CER of ``objective`` on ``dataset`` (its data dir's ``text`` is the reference).
+
+    Utterances the dataset skipped (the validation loss counts them) are left out of the score.
+    """
     emissions = compute_emissions(objective, dataset, max_tokens, device, desc="greedy dev")
-    references = read_table(dataset.data_dir / "text")
+    references = {u: t for u, t in read_table(dataset.data_dir / "text").items() if u in emissions}
     return score_texts(references, greedy_texts(emissions, tokenizer), hyp_name=str(dataset.data_dir))
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Iterator, Protocol
 
 import numpy as np
-from tqdm import tqdm
+from speechssl.progress import progress_bar
 
 from speechssl.features.shards import (
     ShardMeta,
@@ -84,7 +84,12 @@ def length_batches(utterances: list[Utterance], max_batch_samples: int) -> list[
 
 
 def _read_checked(utt: Utterance) -> np.ndarray:
-    samples = read_audio(utt.path)
+    """Samples of ``utt``. Audio that cannot be used (unreadable, NaN/Inf, silent) stops the dump
+    instead of being skipped: labels must cover every utterance of the data dir."""
+    try:
+        samples = read_audio(utt.path)
+    except AudioError as error:
+        raise AudioError(f"utterance '{utt.utt}': {error}") from None
     if len(samples) != utt.num_samples:
         raise AudioError(
             f"{utt.path}: utterance '{utt.utt}' has {len(samples)} samples but utt2num_samples "
@@ -128,7 +133,7 @@ def dump_shard(
     batches = length_batches(utterances, max_batch_samples)
 
     def chunks() -> Iterator[tuple[str, np.ndarray]]:
-        progress = tqdm(total=len(utterances), desc=f"{extractor.kind} {rank}_{nshard}", unit="utt")
+        progress = progress_bar(total=len(utterances), desc=f"{extractor.kind} {rank}_{nshard}", unit="utt")
         with progress:
             for batch in batches:
                 feats = extractor.extract([_read_checked(u) for u in batch])

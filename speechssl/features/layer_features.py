@@ -26,13 +26,17 @@ class LayerFeatureConfig:
 
     Attributes:
         layer: Transformer layer whose output is dumped, 1-based as fairseq (1 = first layer).
+        final_norm: dump the top layer after the encoder's final LayerNorm of a pre-LN model (HF's
+            ``last_hidden_state``); by default every layer is dumped before it, as fairseq's
+            ``extract_features(layer=L)``. Post-LN models have no final LayerNorm: no difference.
         device: ``cpu`` or ``cuda``.
         max_batch_samples: padded audio samples per batch (utterances are batched by length).
     """
 
     layer: int = 6
+    final_norm: bool = False
     device: str = "cpu"
-    max_batch_samples: int = 16000 * 60
+    max_batch_samples: int = SAMPLE_RATE * 60
 
 
 def load_backbone(checkpoint: str | os.PathLike) -> Backbone:
@@ -59,15 +63,17 @@ class LayerExtractor:
         num_layers = backbone.config.num_layers
         if not 1 <= config.layer <= num_layers:
             raise ValueError(f"--layer {config.layer}: the model has layers 1..{num_layers}")
+        if config.final_norm and config.layer != num_layers:
+            raise ValueError(f"--final-norm applies to the top layer only (--layer {num_layers})")
         self.backbone = backbone.to(config.device).eval()
         self.config = config
-        self.kind = f"layer{config.layer}"
+        self.kind = f"layer{config.layer}" + ("_final_norm" if config.final_norm else "")
         self.source = source  # recorded with the shards, so labels know which model made them
         self.dim = backbone.config.embed_dim
         self.frame_rate = SAMPLE_RATE / backbone.config.downsampling
 
     def num_frames(self, num_samples: int) -> int:
-        return int(self.backbone.frame_lengths(torch.tensor([num_samples]))[0])
+        return self.backbone.config.num_frames(num_samples)
 
     @torch.no_grad()
     def extract(self, batch: list[np.ndarray]) -> list[np.ndarray]:
@@ -78,6 +84,7 @@ class LayerExtractor:
             audio[row, : len(samples)] = torch.from_numpy(samples)
         device = self.config.device
         output, _ = self.backbone(audio.to(device), lengths.to(device), output_layers=True)
-        hidden = output.layer_outputs[self.config.layer - 1].float().cpu()
+        hidden = output.output if self.config.final_norm else output.layer_outputs[self.config.layer - 1]
+        hidden = hidden.float().cpu()
         frames = self.backbone.frame_lengths(lengths).tolist()
         return [hidden[row, :n].numpy() for row, n in enumerate(frames)]

@@ -12,16 +12,16 @@ from typing import Iterator
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from speechssl.data.batch import AudioBatch
 from speechssl.features.dump import length_batches, load_utterances
-from speechssl.finetune import load_finetuned
 from speechssl.io.audio import SAMPLE_RATE, read_audio
 from speechssl.io.kaldi_dir import DataDir
 from speechssl.kmeans.labels import write_label_dir
 from speechssl.kmeans.quality import REF_FILE
 from speechssl.kmeans.reference import AlignmentError, reference_frames, reference_symbols
+from speechssl.progress import progress_bar
+from speechssl.train.finetuned import load_ctc_model
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def align_data_dir(
 ) -> Path:
     """Force-align every transcript of ``data_dir``; writes ``ref.txt``, ``dict.txt``, ``label_rate``.
 
-    ``ctc_dir`` is a fine-tuning folder (``speechssl.finetune.load_finetuned``: config.yaml,
+    ``ctc_dir`` is a fine-tuning folder (``speechssl.train.finetuned.load_ctc_model``: config.yaml,
     tokenizer.json, checkpoint_best.safetensors).
 
     Returns:
@@ -43,7 +43,7 @@ def align_data_dir(
     Raises:
         AlignmentError: an utterance without a transcript, or one that cannot be aligned (named).
     """
-    model, tokenizer, _ = load_finetuned(ctc_dir)
+    model, tokenizer = load_ctc_model(ctc_dir)
     model.to(device)
     data = DataDir.load(data_dir)
     utterances = load_utterances(data_dir)
@@ -53,7 +53,7 @@ def align_data_dir(
     frame_rate = SAMPLE_RATE / model.backbone.config.downsampling
     batches = length_batches(utterances, int(max_batch_seconds * SAMPLE_RATE))
     frames: dict[str, np.ndarray] = {}
-    with torch.no_grad(), tqdm(total=len(utterances), desc="align", unit="utt") as progress:
+    with torch.no_grad(), progress_bar(total=len(utterances), desc="align", unit="utt") as progress:
         for batch in batches:
             samples = [read_audio(u.path) for u in batch]
             lengths = torch.tensor([len(s) for s in samples])

@@ -13,13 +13,13 @@ from typing import Iterator
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from speechssl.features.shards import Shard, open_all_shards
 from speechssl.io.atomic import atomic_write_text
 from speechssl.io.kaldi_dir import DataDir
 from speechssl.kmeans.labels import LabelError, resample_labels, write_label_dir
 from speechssl.kmeans.model_io import KMeansModel
+from speechssl.progress import progress_bar
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def shard_labels(shards: list[Shard], nearest: NearestCentroid) -> Iterator[tupl
     Frames are read in windows of about ``batch_frames`` rows, so memory is bounded by one window.
     """
     total = sum(s.meta.num_utts for s in shards)
-    with tqdm(total=total, desc="assign", unit="utt") as progress:
+    with progress_bar(total=total, desc="assign", unit="utt") as progress:
         for shard in shards:
             pending: list[tuple[str, int]] = []
             start = offset = 0

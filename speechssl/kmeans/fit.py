@@ -11,11 +11,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 from sklearn.cluster import MiniBatchKMeans
-from tqdm import tqdm
 
 from speechssl.features.shards import Shard, open_all_shards
 from speechssl.kmeans.assign import NearestCentroid
 from speechssl.kmeans.model_io import KMeansModel
+from speechssl.progress import progress_bar
 
 logger = logging.getLogger(__name__)
 READ_ROWS = 16_384  # rows per window read from a shard (2.5 MB of 39-d frames)
@@ -88,7 +88,7 @@ def load_subsample(feat_dir: str | os.PathLike, percent: float, seed: int) -> tu
     counts = [subsample_size(s.meta.num_frames, percent) for s in shards]
     frames = np.empty((sum(counts), shards[0].meta.dim), dtype=np.float32)
     offset = 0
-    for shard, count in zip(tqdm(shards, desc="sample", unit="shard"), counts):
+    for shard, count in zip(progress_bar(shards, desc="sample", unit="shard"), counts):
         sample_rows(shard, frames[offset : offset + count], rng)
         offset += count
     return frames, asdict(shards[0].meta)

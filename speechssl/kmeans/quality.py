@@ -1,7 +1,9 @@
 """Label quality against reference frame labels: phone purity, cluster purity and PNMI (HuBERT paper).
 
 From the joint distribution p(y, z) of reference class y and cluster z over frames:
-phone purity = E_z[max_y p(y|z)], cluster purity = E_y[max_z p(z|y)], PNMI = I(y; z) / H(y).
+phone purity = E_z[max_y p(y|z)], cluster purity = E_y[max_z p(z|y)], PNMI = I(y; z) / H(y)
+(fairseq's examples/hubert/measure_teacher_quality.py). References: a data dir's true phones
+(``phones`` table, speechssl.data.phones) or a ``ref.txt`` of CTC letter alignments.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from typing import Iterable
 
 import numpy as np
 
+from speechssl.data.phones import frame_phone_labels, read_phone_alignments
 from speechssl.io.atomic import atomic_write_text
 from speechssl.kmeans.labels import LabelError, read_label_table, resample_labels
+from speechssl.text.arpabet import ALIGNMENT_PHONES
 
 QUALITY_FILE = "quality.json"
 REF_FILE = "ref.txt"
@@ -32,6 +36,8 @@ class LabelQuality:
         num_frames: frames counted.
         num_utts: utterances counted.
         rate: common frame rate (Hz) the two label streams were compared at.
+        unaligned_utts: labelled utterances without a reference (phone references only:
+            utterances of engines without timings), left out as fairseq leaves them out.
     """
 
     pnmi: float = 0.0
@@ -40,6 +46,7 @@ class LabelQuality:
     num_frames: int = 0
     num_utts: int = 0
     rate: float = 0.0
+    unaligned_utts: int = 0
 
 
 def joint_counts(pairs: Iterable[tuple[np.ndarray, np.ndarray]], num_ref: int, num_hyp: int) -> np.ndarray:
@@ -109,17 +116,58 @@ def aligned_pairs(
     return pairs, rate
 
 
-def measure_quality(label_dir: str | os.PathLike, ref_dir: str | os.PathLike) -> LabelQuality:
-    """Quality of ``label_dir``'s labels against ``ref_dir/ref.txt``; writes ``quality.json``."""
+def phone_pairs(
+    data_dir: str | os.PathLike, hyp_table: dict[str, np.ndarray], rate: float
+) -> tuple[list[tuple[np.ndarray, np.ndarray]], int]:
+    """(reference phone, label) frame pairs of every labelled utterance with a phone alignment.
+
+    The reference of frame i is the phone at its centre ``(i + 0.5) / rate``
+    (``frame_phone_labels``), one per label, so no resampling is needed.
+    Returns:
+        (pairs ``(phone indices (n,), labels (n,))``, number of labelled utterances without one).
+    Raises:
+        LabelError: no labelled utterance has a phone alignment.
+        PhoneTableError: ``data_dir`` has no (or a malformed) ``phones`` table.
+    """
+    alignments = read_phone_alignments(data_dir)
+    pairs = [
+        (frame_phone_labels(alignments[utt], len(hyp), rate), hyp)
+        for utt, hyp in hyp_table.items()
+        if utt in alignments and len(hyp)
+    ]
+    if not pairs:
+        raise LabelError(
+            f"{data_dir}/phones: none of the {len(hyp_table)} labelled utterances has a phone "
+            "alignment; were the labels made from this data dir?"
+        )
+    return pairs, len(hyp_table) - len(pairs)
+
+
+def measure_quality(
+    label_dir: str | os.PathLike,
+    ref_dir: str | os.PathLike | None = None,
+    phones_dir: str | os.PathLike | None = None,
+) -> LabelQuality:
+    """Quality of ``label_dir``'s labels against ``ref_dir/ref.txt`` or against the true phones of
+    the data dir ``phones_dir`` (exactly one of the two); writes ``label_dir/quality.json``."""
+    if (ref_dir is None) == (phones_dir is None):
+        raise ValueError("measure_quality needs exactly one reference: ref_dir or phones_dir")
     hyp_table, hyp_rate, hyp_symbols = read_label_table(label_dir)
-    ref_table, ref_rate, ref_symbols = read_label_table(ref_dir, REF_FILE)
     if not hyp_table:
         raise LabelError(f"{label_dir}: no labelled utterances")
-    pairs, rate = aligned_pairs(ref_table, ref_rate, hyp_table, hyp_rate)
-    counts = joint_counts(pairs, len(ref_symbols), len(hyp_symbols))
+    if phones_dir is not None:
+        pairs, unaligned = phone_pairs(phones_dir, hyp_table, hyp_rate)
+        rate, num_ref, reference = hyp_rate, len(ALIGNMENT_PHONES), f"{phones_dir}/phones"
+    else:
+        ref_table, ref_rate, ref_symbols = read_label_table(ref_dir, REF_FILE)
+        pairs, rate = aligned_pairs(ref_table, ref_rate, hyp_table, hyp_rate)
+        unaligned, num_ref, reference = 0, len(ref_symbols), str(ref_dir)
+    counts = joint_counts(pairs, num_ref, len(hyp_symbols))
     pnmi, phone_purity, cluster_purity = quality_from_counts(counts)
-    quality = LabelQuality(pnmi, phone_purity, cluster_purity, int(counts.sum()), len(pairs), rate)
-    record = {**asdict(quality), "labels": str(label_dir), "reference": str(ref_dir)}
+    quality = LabelQuality(
+        pnmi, phone_purity, cluster_purity, int(counts.sum()), len(pairs), rate, unaligned
+    )
+    record = {**asdict(quality), "labels": str(label_dir), "reference": reference}
     atomic_write_text(Path(label_dir) / QUALITY_FILE, json.dumps(record, indent=1) + "\n")
     return quality
 

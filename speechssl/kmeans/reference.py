@@ -1,9 +1,9 @@
 """Reference frame labels for label quality: forced alignment of transcripts with a CTC letter model.
 
-The synthesisers behind the mini corpus expose no phone timings through the CLIs we use, so the
-references are *letter* alignments from a CTC model fine-tuned on the labelled set, and the
-"phone purity" of ``speechssl kmeans quality`` is a letter purity: a proxy, comparable between
-label sets on the same reference, not with the phone numbers of the HuBERT paper.
+For data dirs without true phone timings (the mini corpus has them: ``speechssl kmeans quality
+--phones``), the references are *letter* alignments from a CTC model fine-tuned on the labelled
+set, and the "phone purity" is then a letter purity: a proxy, comparable between label sets on
+the same reference, not with the phone numbers of the HuBERT paper.
 
 Blank frames get a letter too: a run of blanks between two emitted letters is split at its middle
 (first half to the letter before, second half to the letter after: CTC spikes fall anywhere inside

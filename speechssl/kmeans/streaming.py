@@ -17,12 +17,12 @@ from dataclasses import asdict
 
 import numpy as np
 from sklearn.cluster import MiniBatchKMeans, kmeans_plusplus
-from tqdm import tqdm
 
 from speechssl.features.shards import Shard, open_all_shards
 from speechssl.kmeans.assign import NearestCentroid
 from speechssl.kmeans.fit import READ_ROWS, KMeansConfig, check_percent, subsample_size
 from speechssl.kmeans.model_io import KMeansModel
+from speechssl.progress import progress_bar
 
 logger = logging.getLogger(__name__)
 DISTANCE_CHUNK = 4096  # frames per distance matrix: (4096, k) temporaries instead of (batch, k)
@@ -144,7 +144,7 @@ def fit_kmeans_streaming(feat_dir: str | os.PathLike, config: KMeansConfig) -> K
     steps = max(1, config.max_iter * epoch // batch)
     smoothing = min(1.0, 2.0 * batch / (epoch + 1))  # sklearn's EWA weight of a batch
     smoothed, best, stale, step = None, np.inf, 0, 0
-    progress = tqdm(range(steps), desc=f"k-means k={config.k}", unit="batch")
+    progress = progress_bar(range(steps), desc=f"k-means k={config.k}", unit="batch")
     for step in progress:
         frames = drawer.draw(batch)
         before = estimator.cluster_centers_.copy() if step else centroids

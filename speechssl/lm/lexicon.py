@@ -9,9 +9,8 @@ import os
 from collections import Counter
 from pathlib import Path
 
-from tqdm import tqdm
-
 from speechssl.io.atomic import atomic_path, atomic_write_text
+from speechssl.progress import progress_bar
 from speechssl.text.tokenizer import Tokenizer, TokenizerError
 
 
@@ -25,7 +24,7 @@ def count_words(text_path: str | os.PathLike) -> Counter:
     if not path.is_file():
         raise LexiconError(f"{path}: LM text not found")
     counts: Counter = Counter()
-    with open(path, "rb") as f, tqdm(
+    with open(path, "rb") as f, progress_bar(
         total=path.stat().st_size, unit="B", unit_scale=True, desc="count words", leave=False
     ) as bar:
         for raw in f:

@@ -1,9 +1,13 @@
 """The one backbone shared by wav2vec 2.0, HuBERT, data2vec, data2vec 2.0 and CTC fine-tuning.
 
-Objectives call its stages one by one (features, masking, positions, Transformer) or ``forward``.
+Objectives call ``front_end`` (audio -> projected frames) and ``encode`` (masks, positions,
+Transformer), ``forward`` is the two in a row; data2vec 2.0 runs ``add_positions`` and
+``transformer`` on gathered frames with ``attention_bias(x, positions)``.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -17,6 +21,30 @@ from speechssl.models.feature_encoder import (
 )
 from speechssl.models.positional import ConvPositionalEncoding, alibi_bias, alibi_slopes
 from speechssl.models.transformer import EncoderOutput, TransformerEncoder
+
+
+@dataclass
+class FrontEnd:
+    """What ``Backbone.front_end`` makes of a batch, before masking.
+
+    Attributes:
+        features: (B, F, C) conv features before LayerNorm (wav2vec 2.0's L2 penalty is on these).
+        padding_mask: (B, F) bool, True at padded frames.
+        normed: (B, F, C) after the feature LayerNorm (wav2vec 2.0's quantizer input).
+        projected: (B, F, D) after the projection, before ``dropout_input`` (the EMA teacher's input).
+        x: (B, F, D) ``projected`` after ``dropout_input`` (the student's input).
+    """
+
+    features: torch.Tensor
+    padding_mask: torch.Tensor
+    normed: torch.Tensor
+    projected: torch.Tensor
+    x: torch.Tensor
+
+    @property
+    def frame_lengths(self) -> torch.Tensor:
+        """(B,) valid frames per utterance."""
+        return (~self.padding_mask).sum(dim=1)
 
 
 class Backbone(nn.Module):
@@ -43,7 +71,7 @@ class Backbone(nn.Module):
 
     def frame_lengths(self, audio_lengths: torch.Tensor) -> torch.Tensor:
         """(B,) samples -> (B,) frames the feature encoder produces from them."""
-        return self.feature_encoder.output_lengths(audio_lengths)
+        return self.config.num_frames(audio_lengths)
 
     def extract_features(
         self, audio: torch.Tensor, audio_lengths: torch.Tensor | None = None
@@ -68,9 +96,19 @@ class Backbone(nn.Module):
                 features = GradMultiply.apply(features, mult)
         return features, lengths_to_padding_mask(lengths, features.shape[1])
 
-    def project(self, features_normed: torch.Tensor) -> torch.Tensor:
-        """(B,F,C) normalised features -> (B,F,D) after the projection and ``dropout_input``."""
-        return self.dropout_input(self.projection(features_normed))
+    def front_end(
+        self, audio: torch.Tensor, audio_lengths: torch.Tensor | None = None, input_dropout: bool = True
+    ) -> FrontEnd:
+        """audio (B,T), audio_lengths (B,) -> ``FrontEnd``: conv features, LayerNorm, projection.
+
+        ``input_dropout=False`` leaves ``x`` equal to ``projected`` and draws nothing from the RNG
+        (the teacher's view of the clean audio).
+        """
+        features, padding_mask = self.extract_features(audio, audio_lengths)
+        normed = self.feature_norm(features)
+        projected = self.projection(normed)
+        x = self.dropout_input(projected) if input_dropout else projected
+        return FrontEnd(features, padding_mask, normed, projected, x)
 
     def apply_mask(
         self, x: torch.Tensor, time_mask: torch.Tensor | None, channel_mask: torch.Tensor | None = None
@@ -88,6 +126,15 @@ class Backbone(nn.Module):
         if padding_mask is not None:
             x = x.masked_fill(padding_mask[:, :, None], 0.0)
         return x + self.pos_conv(x, padding_mask)
+
+    def attention_bias(self, x: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor | None:
+        """The attention bias of the Transformer input x (B,F,D): None without ``use_alibi``, else the
+        ALiBi bias of ``positions`` (B,F) (frames gathered from a longer sequence) or of 0..F-1."""
+        if not self.config.use_alibi:
+            return None
+        if positions is None:
+            positions = torch.arange(x.shape[1], device=x.device)
+        return self.alibi_bias(positions)
 
     def alibi_bias(self, positions: torch.Tensor) -> torch.Tensor:
         """(B,U) or (U,) original frame indices -> (B|1,H,U,U) ALiBi bias with the learned scale.
@@ -107,11 +154,23 @@ class Backbone(nn.Module):
         attn_bias: torch.Tensor | None = None,
         output_layers: bool = False,
     ) -> EncoderOutput:
-        """x (B,F,D) with positions -> EncoderOutput. With ``use_alibi`` and no ``attn_bias``, the
-        ALiBi bias of frames 0..F-1 is used."""
-        if attn_bias is None and self.config.use_alibi:
-            attn_bias = self.alibi_bias(torch.arange(x.shape[1], device=x.device))
+        """x (B,F,D) with positions -> EncoderOutput. Without ``attn_bias``, ``attention_bias(x)``."""
+        if attn_bias is None:
+            attn_bias = self.attention_bias(x)
         return self.encoder(x, padding_mask, attn_bias=attn_bias, output_layers=output_layers)
+
+    def encode(
+        self,
+        front: FrontEnd,
+        time_mask: torch.Tensor | None = None,
+        channel_mask: torch.Tensor | None = None,
+        output_layers: bool = False,
+    ) -> EncoderOutput:
+        """``front.x`` -> mask embedding at time_mask (B,F) frames, channel_mask (B,D) channels
+        zeroed, positions, Transformer -> EncoderOutput (the student pass)."""
+        x = self.apply_mask(front.x, time_mask, channel_mask)
+        x = self.add_positions(x, front.padding_mask)
+        return self.transformer(x, front.padding_mask, output_layers=output_layers)
 
     def forward(
         self,
@@ -122,11 +181,8 @@ class Backbone(nn.Module):
         output_layers: bool = False,
     ) -> tuple[EncoderOutput, torch.Tensor]:
         """audio (B,T), audio_lengths (B,) -> (EncoderOutput, padding_mask (B,F) True = pad)."""
-        features, padding_mask = self.extract_features(audio, audio_lengths)
-        x = self.project(self.feature_norm(features))
-        x = self.apply_mask(x, time_mask, channel_mask)
-        x = self.add_positions(x, padding_mask)
-        return self.transformer(x, padding_mask, output_layers=output_layers), padding_mask
+        front = self.front_end(audio, audio_lengths)
+        return self.encode(front, time_mask, channel_mask, output_layers), front.padding_mask
 
 
 def build_backbone(config: BackboneConfig | str) -> Backbone:

@@ -5,6 +5,7 @@ Defaults are fairseq's wav2vec 2.0 BASE; ``conf/model/{tiny,base,large}.yaml`` h
 
 from __future__ import annotations
 
+import numbers
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +14,13 @@ from speechssl.config import ConfigError, load_config
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf" / "model"
 CONV_NORMS = ("group_norm", "layer_norm")
+
+
+def conv_output_length(length, kernel: int, stride: int):
+    """Outputs of an unpadded conv (``kernel``, ``stride``) over ``length`` inputs, never negative:
+    ``length`` an int (returns an int) or an integer tensor of any shape (returns one alike)."""
+    frames = (length - int(kernel)) // int(stride) + 1
+    return max(int(frames), 0) if isinstance(frames, numbers.Integral) else frames.clamp(min=0)
 
 
 def _base_conv_layers() -> list[list[int]]:
@@ -93,6 +101,14 @@ class BackboneConfig:
     def stack_kernel(self) -> int:
         """Kernel of each layer of the data2vec positional conv stack."""
         return max(3, self.pos_conv_width // self.pos_conv_depth)
+
+    def num_frames(self, num_samples):
+        """Frames the conv feature encoder makes from ``num_samples`` samples: an int (320 * 50 + 80
+        -> 50 at BASE; 0 below one receptive field of 400) or a (B,) integer tensor of lengths."""
+        frames = num_samples
+        for _, kernel, stride in self.conv_layers:
+            frames = conv_output_length(frames, kernel, stride)
+        return frames
 
     @property
     def downsampling(self) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from speechssl.models.config import BackboneConfig
+from speechssl.models.config import BackboneConfig, conv_output_length
 
 
 class GradMultiply(torch.autograd.Function):
@@ -22,11 +22,6 @@ class GradMultiply(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
         return grad * ctx.scale, None
-
-
-def conv_output_lengths(lengths: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
-    """Frames produced by an unpadded conv from ``lengths`` (B,) inputs; never negative."""
-    return torch.clamp(torch.div(lengths - kernel, stride, rounding_mode="floor") + 1, min=0)
 
 
 def lengths_to_padding_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
@@ -88,7 +83,7 @@ class ConvBlock(nn.Module):
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x (B,C_in,T_in), lengths (B,) -> (B,C_out,T_out), output lengths (B,)."""
         x = self.conv(x)
-        lengths = conv_output_lengths(lengths, self.kernel, self.stride)
+        lengths = conv_output_length(lengths, self.kernel, self.stride)
         if self.norm_kind == "group_norm":
             x = self.norm(x, lengths_to_padding_mask(lengths, x.shape[2]))
         elif self.norm_kind == "layer_norm":
@@ -115,12 +110,6 @@ class FeatureEncoder(nn.Module):
             )
             in_dim = dim
         self.layers = nn.ModuleList(blocks)
-
-    def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
-        """(B,) samples -> (B,) frames."""
-        for block in self.layers:
-            lengths = conv_output_lengths(lengths, block.kernel, block.stride)
-        return lengths
 
     def forward(self, audio: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """audio (B,T) -> features (B,F,C), frame lengths (B,)."""

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from speechssl.models.config import BackboneConfig
-
-SAMPLE_RATE = 16000
+from speechssl.io.audio import SAMPLE_RATE
+from speechssl.models.config import BackboneConfig, conv_output_length
 
 
 @dataclass
@@ -39,7 +38,7 @@ def count_flops(config: BackboneConfig, num_samples: int = SAMPLE_RATE) -> FlopC
     length, in_dim, conv = num_samples, 1, 0.0
     first_conv = 0.0
     for index, (dim, kernel, stride) in enumerate(config.conv_layers):
-        length = max((length - kernel) // stride + 1, 0)
+        length = conv_output_length(length, kernel, stride)
         macs = length * dim * in_dim * kernel
         conv += 2.0 * macs
         if index == 0:

@@ -51,6 +51,20 @@ def objective_config(name: str, config: dict | object | None = None):
     return dataclasses.replace(config)
 
 
+def hf_model_type(objective: str) -> str | None:
+    """The Hugging Face ``model_type`` that objective ``objective`` declares (None: none, or unknown)."""
+    entry = OBJECTIVES.get(objective)
+    return entry[0].hf_model_type if entry else None
+
+
+def objective_from(fairseq_model: str = "", hf_type: str = "") -> str:
+    """Name of the objective whose class declares that fairseq model name or HF model type ("" if none)."""
+    for name, (cls, _) in OBJECTIVES.items():
+        if (fairseq_model and fairseq_model in cls.fairseq_models) or (hf_type and hf_type == cls.hf_model_type):
+            return name
+    return ""
+
+
 def build_objective(name: str, backbone: nn.Module, config: dict | object | None = None) -> Objective:
     """``OBJECTIVES[name]`` built around ``backbone`` with ``config`` (see ``objective_config``)."""
     typed = objective_config(name, config)
@@ -62,5 +76,7 @@ __all__ = [
     "Objective",
     "ObjectiveOutput",
     "build_objective",
+    "hf_model_type",
     "objective_config",
+    "objective_from",
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -43,6 +44,10 @@ class Objective(nn.Module, abc.ABC):
     """
 
     backbone: nn.Module
+    # How converters name a model trained this way: the Hugging Face ``model_type`` it exports as
+    # (None: the shapes decide) and the fairseq model names (``cfg.model._name``) it comes from.
+    hf_model_type: ClassVar[str | None] = None
+    fairseq_models: ClassVar[tuple[str, ...]] = ()
 
     @abc.abstractmethod
     def forward(self, batch: AudioBatch) -> ObjectiveOutput:

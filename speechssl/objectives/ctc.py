@@ -20,8 +20,6 @@ from speechssl.objectives.base import Objective, ObjectiveOutput
 from speechssl.objectives.masked_input import (
     SpanMaskConfig,
     draw_span_masks,
-    encode_masked,
-    run_front_end,
 )
 
 
@@ -114,13 +112,13 @@ class CTCObjective(Objective):
         frozen = self.training and self.transformer_frozen
         context = torch.no_grad() if frozen else contextlib.nullcontext()
         with context:
-            front = run_front_end(self.backbone, batch)
+            front = self.backbone.front_end(batch.audio, batch.audio_lengths)
             time_mask = channel_mask = None
             if mask:
                 time_mask, channel_mask = draw_span_masks(
                     self.config, front.padding_mask, front.x.shape[-1], batch.utt_ids
                 )
-            encoded = encode_masked(self.backbone, front, time_mask, channel_mask).output
+            encoded = self.backbone.encode(front, time_mask, channel_mask).output
         logits = self.head(self.final_dropout(encoded))
         return logits, front.frame_lengths
 

@@ -14,8 +14,6 @@ from speechssl.objectives.base import ObjectiveOutput
 from speechssl.objectives.masked_input import (
     SpanMaskConfig,
     draw_span_masks,
-    encode_masked,
-    run_front_end,
 )
 from speechssl.objectives.regression import RegressionConfig
 from speechssl.objectives.teacher_student import TeacherStudentObjective
@@ -34,6 +32,9 @@ class Data2VecConfig(RegressionConfig, SpanMaskConfig):
 class Data2VecObjective(TeacherStudentObjective):
     """Student = backbone with mask embedding + ``final_proj`` Linear(D, D); teacher = EMA."""
 
+    hf_model_type = "data2vec-audio"
+    fairseq_models = ("data2vec_audio",)
+
     def __init__(self, backbone: nn.Module, config: Data2VecConfig | None = None):
         super().__init__(backbone, config or Data2VecConfig())
         dim = backbone.config.embed_dim
@@ -45,11 +46,11 @@ class Data2VecObjective(TeacherStudentObjective):
         Every frame is predicted and the masked ones selected by weight, not by indexing, so
         the step has static shapes and reads nothing back on a GPU.
         """
-        front = run_front_end(self.backbone, batch)
+        front = self.backbone.front_end(batch.audio, batch.audio_lengths)
         time_mask, channel_mask = draw_span_masks(
             self.config, front.padding_mask, front.x.shape[-1], batch.utt_ids
         )
-        encoded = encode_masked(self.backbone, front, time_mask, channel_mask)
+        encoded = self.backbone.encode(front, time_mask, channel_mask)
         pred = self.final_proj(encoded.output).flatten(0, 1)  # (B*F, D)
-        target = self.teacher_targets(front.projected, front.padding_mask).flatten(0, 1)
+        target = self.teacher_targets(self.teacher_input(batch, front), front.padding_mask).flatten(0, 1)
         return self.regression_output(pred, target, weight=time_mask.flatten())

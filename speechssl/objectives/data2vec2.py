@@ -16,7 +16,6 @@ from speechssl.data.batch import AudioBatch
 from speechssl.models.flops import FlopCount
 from speechssl.objectives.base import ObjectiveOutput
 from speechssl.objectives.decoder import ConvDecoder, DecoderConfig
-from speechssl.objectives.masked_input import run_front_end
 from speechssl.objectives.regression import RegressionConfig
 from speechssl.objectives.teacher_student import TeacherStudentObjective
 
@@ -44,6 +43,8 @@ class Data2Vec2Config(RegressionConfig):
 class Data2Vec2Objective(TeacherStudentObjective):
     """Student: masked frames dropped before the Transformer; ``decoder`` predicts all frames."""
 
+    fairseq_models = ("data2vec_multi",)
+
     def __init__(self, backbone: nn.Module, config: Data2Vec2Config | None = None):
         config = config or Data2Vec2Config()
         if config.clone_batch < 1:
@@ -70,8 +71,7 @@ class Data2Vec2Objective(TeacherStudentObjective):
         x = backbone.add_positions(x.masked_fill(mask.unsqueeze(-1), 0.0), padding_mask)
         kept, index = masking.gather_unmasked(x, mask)
         kept_padding = padding_mask.gather(1, index)
-        bias = backbone.alibi_bias(index) if backbone.config.use_alibi else None
-        return backbone.transformer(kept, kept_padding, attn_bias=bias).output
+        return backbone.transformer(kept, kept_padding, attn_bias=backbone.attention_bias(kept, index)).output
 
     def training_flops(self, count: FlopCount) -> float:
         """Conv encoder once, the student Transformer on M clones of the unmasked frames, the
@@ -84,7 +84,7 @@ class Data2Vec2Objective(TeacherStudentObjective):
         """Loss summed over masked frames of every clone; sample_size = their number."""
         cfg = self.config
         clones = cfg.clone_batch
-        front = run_front_end(self.backbone, batch)
+        front = self.backbone.front_end(batch.audio, batch.audio_lengths)
         batch_size, frames = front.padding_mask.shape
         mask = masking.compute_clone_masks(
             (batch_size, frames),
@@ -103,7 +103,7 @@ class Data2Vec2Objective(TeacherStudentObjective):
         padding = front.padding_mask.repeat_interleave(clones, dim=0)
         encoded = self.encode_unmasked(front.x.repeat_interleave(clones, dim=0), padding, mask)
         decoded = self.decoder(encoded, ~mask)  # (B*M, T, D)
-        target = self.teacher_targets(front.projected, front.padding_mask)
+        target = self.teacher_targets(self.teacher_input(batch, front), front.padding_mask)
         target = target.repeat_interleave(clones, dim=0)  # (B*M, T, D)
         logs = {"student_frames": float(encoded.shape[1]), "masked_pct": mask.float().mean()}
         # masked frames selected by weight: no data-dependent shape past the gather of kept frames

@@ -18,9 +18,7 @@ from speechssl.objectives.label_alignment import align_labels, check_label_lengt
 from speechssl.objectives.masked_input import (
     SpanMaskConfig,
     draw_span_masks,
-    encode_masked,
     feature_penalty,
-    run_front_end,
 )
 
 
@@ -58,6 +56,9 @@ class HubertObjective(Objective):
 
     Modules: ``final_proj`` (D -> final_dim) and ``label_embeddings`` (num_classes, final_dim).
     """
+
+    hf_model_type = "hubert"
+    fairseq_models = ("hubert",)
 
     def __init__(self, backbone: nn.Module, config: HubertConfig | None = None):
         super().__init__()
@@ -125,12 +126,12 @@ class HubertObjective(Objective):
     def forward(self, batch: AudioBatch) -> ObjectiveOutput:
         """Loss summed over the frames that carry weight; sample_size = their number (a tensor)."""
         cfg = self.config
-        front = run_front_end(self.backbone, batch)
+        front = self.backbone.front_end(batch.audio, batch.audio_lengths)
         labels = self.frame_labels(batch, front.frame_lengths, front.x.shape[1])
         time_mask, channel_mask = draw_span_masks(
             cfg, front.padding_mask, front.x.shape[-1], batch.utt_ids
         )
-        encoded = encode_masked(self.backbone, front, time_mask, channel_mask)
+        encoded = self.backbone.encode(front, time_mask, channel_mask)
         proj = self.final_proj(encoded.output)  # (B, F, final_dim)
         labelled = labels != LABEL_PAD
         frame_loss, frame_correct = self._frame_losses(proj, labels)

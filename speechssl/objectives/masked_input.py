@@ -1,4 +1,4 @@
-"""The first half every pre-training objective shares: conv features, projection, span masks.
+"""The span masks every masked-prediction objective draws on ``Backbone.front_end`` frames.
 
 ``SpanMaskConfig`` holds the masking fields each objective config inherits (defaults per paper).
 """
@@ -10,7 +10,6 @@ from dataclasses import dataclass
 import torch
 
 from speechssl import masking
-from speechssl.data.batch import AudioBatch
 
 
 @dataclass
@@ -34,38 +33,6 @@ class SpanMaskConfig:
     min_space: int = 1
     mask_channel_prob: float = 0.0
     mask_channel_length: int = 10
-
-
-@dataclass
-class FrontEnd:
-    """Outputs of the backbone stages before masking.
-
-    Attributes:
-        features: (B, F, C) conv features before LayerNorm (the L2 penalty is taken on these).
-        padding_mask: (B, F) bool, True at padded frames.
-        normed: (B, F, C) after the feature LayerNorm.
-        projected: (B, F, D) after the projection, before ``dropout_input`` (teacher input).
-        x: (B, F, D) ``projected`` after ``dropout_input`` (student input).
-    """
-
-    features: torch.Tensor
-    padding_mask: torch.Tensor
-    normed: torch.Tensor
-    projected: torch.Tensor
-    x: torch.Tensor
-
-    @property
-    def frame_lengths(self) -> torch.Tensor:
-        """(B,) valid frames per utterance."""
-        return (~self.padding_mask).sum(dim=1)
-
-
-def run_front_end(backbone: torch.nn.Module, batch: AudioBatch) -> FrontEnd:
-    """Conv feature encoder -> LayerNorm -> projection (-> dropout_input) on a batch."""
-    features, padding_mask = backbone.extract_features(batch.audio, batch.audio_lengths)
-    normed = backbone.feature_norm(features)
-    projected = backbone.projection(normed)
-    return FrontEnd(features, padding_mask, normed, projected, backbone.dropout_input(projected))
 
 
 def feature_penalty(features: torch.Tensor) -> torch.Tensor:
@@ -114,16 +81,3 @@ def draw_span_masks(
             device=padding_mask.device,
         )
     return time_mask, channel_mask
-
-
-def encode_masked(
-    backbone: torch.nn.Module,
-    front: FrontEnd,
-    time_mask: torch.Tensor,
-    channel_mask: torch.Tensor | None,
-    output_layers: bool = False,
-):
-    """Student pass: mask embedding at masked frames, positions, Transformer -> EncoderOutput."""
-    x = backbone.apply_mask(front.x, time_mask, channel_mask)
-    x = backbone.add_positions(x, front.padding_mask)
-    return backbone.transformer(x, front.padding_mask, output_layers=output_layers)

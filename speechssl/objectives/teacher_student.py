@@ -8,6 +8,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from speechssl.data.batch import AudioBatch
+from speechssl.models.backbone import FrontEnd
 from speechssl.models.flops import FlopCount
 from speechssl.objectives.base import Objective, ObjectiveOutput
 from speechssl.objectives.ema import EMATeacher, ema_decay_at
@@ -80,6 +82,15 @@ class TeacherStudentObjective(Objective):
         teacher = {id(p) for p in self.teacher.parameters()}
         return [p for p in self.parameters() if p.requires_grad and id(p) not in teacher]
 
+    def teacher_input(self, batch: AudioBatch, front: FrontEnd) -> torch.Tensor:
+        """(B, T, D) projected features the teacher sees: the student's own (``front.projected``),
+        or those of ``batch.clean_audio`` when the loader augmented the student's input (same
+        lengths, so the same frames; no dropout, hence no draw from the RNG)."""
+        if batch.clean_audio is None:
+            return front.projected
+        with torch.no_grad():
+            return self.backbone.front_end(batch.clean_audio, batch.audio_lengths, input_dropout=False).x
+
     def teacher_targets(self, x: torch.Tensor, padding_mask: torch.Tensor | None) -> torch.Tensor:
         """Targets from the teacher on unmasked input.
 
@@ -93,10 +104,7 @@ class TeacherStudentObjective(Objective):
         backbone = self.backbone
         with torch.no_grad():
             x = backbone.add_positions(x.detach().float(), padding_mask)
-            bias = None
-            if backbone.config.use_alibi:
-                bias = backbone.alibi_bias(torch.arange(x.shape[1], device=x.device))
-            out = self.teacher(x, padding_mask, attn_bias=bias, output_layers=True)
+            out = self.teacher(x, padding_mask, attn_bias=backbone.attention_bias(x), output_layers=True)
             layers = out.layer_outputs if self.config.end_of_block_targets else out.ffn_outputs
             return build_targets(layers, self.config, padding_mask)
 

@@ -17,9 +17,7 @@ from speechssl.objectives.contrastive import contrastive_logits, sample_negative
 from speechssl.objectives.masked_input import (
     SpanMaskConfig,
     draw_span_masks,
-    encode_masked,
     feature_penalty,
-    run_front_end,
 )
 from speechssl.objectives.quantizer import (
     GumbelQuantizer,
@@ -68,6 +66,9 @@ class Wav2Vec2Objective(Objective):
     latent_dim) and ``project_q`` (latent_dim or C -> final_dim) on the targets.
     """
 
+    hf_model_type = "wav2vec2"
+    fairseq_models = ("wav2vec2",)
+
     def __init__(self, backbone: nn.Module, config: Wav2Vec2Config | None = None):
         super().__init__()
         self.backbone = backbone
@@ -93,11 +94,11 @@ class Wav2Vec2Objective(Objective):
     def forward(self, batch: AudioBatch) -> ObjectiveOutput:
         """Loss summed over masked frames; sample_size = number of masked frames."""
         cfg = self.config
-        front = run_front_end(self.backbone, batch)
+        front = self.backbone.front_end(batch.audio, batch.audio_lengths)
         time_mask, channel_mask = draw_span_masks(
             cfg, front.padding_mask, front.x.shape[-1], batch.utt_ids
         )
-        encoded = encode_masked(self.backbone, front, time_mask, channel_mask)
+        encoded = self.backbone.encode(front, time_mask, channel_mask)
         pred = self.final_proj(encoded.output[time_mask])  # (N, final_dim)
 
         latents = self.backbone.dropout_features(front.normed)[time_mask]  # (N, C)

@@ -10,12 +10,12 @@ import time
 from dataclasses import dataclass
 
 import torch
-from tqdm import tqdm
 
 from speechssl.data.batch import AudioBatch
 from speechssl.io.audio import SAMPLE_RATE
 from speechssl.finetune import FinetuneConfig
 from speechssl.models.config import BackboneConfig
+from speechssl.progress import progress_bar
 from speechssl.train.config import OptimConfig, PretrainConfig, ScheduleConfig, TrainerConfig
 
 
@@ -82,7 +82,7 @@ def synthetic_batch(cfg: PretrainConfig, typed_objective_config, batch_samples: 
         generator = torch.Generator().manual_seed(seed + 1)
         frame_rate = SAMPLE_RATE / cfg.model.downsampling
         label_rate = float(getattr(typed_objective_config, "label_rate", frame_rate))
-        count = round(_frames(cfg.model, crop) * label_rate / frame_rate)
+        count = round(cfg.model.num_frames(crop) * label_rate / frame_rate)
         batch.labels = torch.randint(0, int(num_classes), (rows, count), generator=generator)
         batch.label_lengths = torch.full((rows,), count, dtype=torch.long)
     return batch
@@ -98,14 +98,6 @@ def synthetic_ctc_batch(cfg: FinetuneConfig, batch_samples: int, vocab_size: int
     batch.targets = torch.randint(1, vocab_size, (rows, length), generator=generator)
     batch.target_lengths = torch.full((rows,), length, dtype=torch.long)
     return batch
-
-
-def _frames(model: BackboneConfig, samples: int) -> int:
-    """Frames the conv encoder makes from ``samples`` samples (valid convolutions)."""
-    length = samples
-    for _, kernel, stride in model.conv_layers:
-        length = (length - int(kernel)) // int(stride) + 1
-    return length
 
 
 def _sync(device: torch.device) -> None:
@@ -130,7 +122,7 @@ def time_steps(objective, optim: OptimConfig, schedule: ScheduleConfig, trainer_
     trainer.train_step([batch])
     _sync(device)
     steps, start = 0, time.perf_counter()
-    with tqdm(desc=f"measure {label}", unit="step", leave=False) as bar:
+    with progress_bar(desc=f"measure {label}", unit="step", leave=False) as bar:
         while steps < min_steps or time.perf_counter() - start < seconds:
             trainer.train_step([batch])
             _sync(device)

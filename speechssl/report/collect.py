@@ -67,6 +67,7 @@ class LabelRow:
     pnmi: float | None = None
     phone_purity: float | None = None
     cluster_purity: float | None = None
+    reference: str | None = None  # what the labels were scored against (true phones: DATA/phones)
 
 
 def read_json(path: Path) -> dict | None:
@@ -255,7 +256,7 @@ def collect_labels(exp_root: str | os.PathLike) -> list[LabelRow]:
             LabelRow(
                 name=path.parent.name, path=str(path.parent.relative_to(exp_root)),
                 pnmi=quality.get("pnmi"), phone_purity=quality.get("phone_purity"),
-                cluster_purity=quality.get("cluster_purity"),
+                cluster_purity=quality.get("cluster_purity"), reference=quality.get("reference"),
             )
         )
     return rows

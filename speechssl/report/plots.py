@@ -104,3 +104,52 @@ def plot_learning_curves(runs: dict[str, Path], path: str | os.PathLike, title: 
         wer_axis.legend(fontsize=8)
     figure.suptitle(title)
     return _save(figure, Path(path))
+
+
+def plot_collapse(progress: str | os.PathLike, path: str | os.PathLike, title: str) -> Path | None:
+    """The collapse metric (speechssl.train.collapse) of each layer against updates of one run's
+    ``progress.jsonl``; None when the run did not log it."""
+    from speechssl.train.collapse import collapse_series
+
+    series = collapse_series(read_jsonl(progress))
+    if not series:
+        return None
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(6.5, 4.2))
+    colours = plt.get_cmap("viridis")
+    for layer, (updates, values) in series.items():
+        name = "projected features" if layer == 0 else f"layer {layer}"
+        axis.plot(updates, values, "o-", markersize=3, color=colours(layer / max(len(series) - 1, 1)), label=name)
+    axis.set_xlabel("update")
+    axis.set_ylabel("spectrum AUC (0.5 isotropic, 1 collapsed)")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=7, ncol=2)
+    figure.suptitle(title)
+    return _save(figure, Path(path))
+
+
+def plot_probe_layer_weights(weights: dict[str, list[list[float]]], path: str | os.PathLike,
+                             title: str) -> Path | None:
+    """One line per upstream: its probes' learned layer weights (mean over probe / upstream seeds,
+    bars = min-max) against the layer index; upstreams with a single layer have nothing to weigh."""
+    shown = {name: runs for name, runs in weights.items() if runs and len(runs[0]) > 1}
+    if not shown:
+        return None
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(7, 4.2))
+    for name, runs in shown.items():
+        runs = [r for r in runs if len(r) == len(runs[0])]
+        layers = range(len(runs[0]))
+        columns = list(zip(*runs))
+        means = [sum(c) / len(c) for c in columns]
+        # max(0, .): a mean of equal values can round past them
+        spread = [[max(0.0, m - min(c)) for m, c in zip(means, columns)],
+                  [max(0.0, max(c) - m) for m, c in zip(means, columns)]]
+        axis.errorbar(layers, means, yerr=spread, marker="o", capsize=3, label=f"{name} ({len(runs)})")
+    axis.set_xticks(range(max(len(runs[0]) for runs in shown.values())))
+    axis.set_xlabel("layer (0 = Transformer input)")
+    axis.set_ylabel("learned layer weight (softmax)")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8)
+    figure.suptitle(title)
+    return _save(figure, Path(path))

@@ -19,7 +19,13 @@ from speechssl.report.collect import (
     collect_rows,
     progress_files,
 )
-from speechssl.report.plots import plot_error_vs_compute, plot_learning_curves
+from speechssl.report.plots import (
+    plot_collapse,
+    plot_error_vs_compute,
+    plot_learning_curves,
+    plot_probe_layer_weights,
+)
+from speechssl.report.probes import LAYER_WEIGHT_TASK, ProbeRun, collect_probes, probe_section
 
 
 def ordered_splits(rows: list[ResultRow]) -> list[str]:
@@ -82,10 +88,21 @@ def finetune_settings_table(rows: list[ResultRow]) -> str | None:
 
 def labels_table(labels: list[LabelRow]) -> str:
     lines = [
-        [label.path, *("-" if v is None else f"{v:.3f}" for v in (label.pnmi, label.phone_purity, label.cluster_purity))]
+        [label.path, *("-" if v is None else f"{v:.3f}"
+                       for v in (label.pnmi, label.phone_purity, label.cluster_purity)), label.reference or "-"]
         for label in labels
     ]
-    return _table(["labels", "PNMI", "letter purity", "cluster purity"], lines)
+    return _table(["labels", "PNMI", "phone purity", "cluster purity", "reference"], lines)
+
+
+def layer_weight_plot(runs: list[ProbeRun], out_dir: Path) -> Path | None:
+    """``probe_layer_weights.png``: the learned layer weights of every upstream's PR probes."""
+    weights: dict[str, list[list[float]]] = {}
+    for run in runs:
+        if run.task == LAYER_WEIGHT_TASK and run.layer_weights:
+            weights.setdefault(run.upstream, []).append(run.layer_weights)
+    return plot_probe_layer_weights(weights, out_dir / "probe_layer_weights.png",
+                                    f"layer weights of the {LAYER_WEIGHT_TASK} probes")
 
 
 def render_report(exp_root: str | os.PathLike, out_dir: str | os.PathLike) -> dict:
@@ -95,8 +112,10 @@ def render_report(exp_root: str | os.PathLike, out_dir: str | os.PathLike) -> di
     """
     exp_root, out_dir = Path(exp_root), Path(out_dir)
     rows = collect_rows(exp_root)
-    if not rows:
-        raise FileNotFoundError(f"{exp_root}/finetune: no */summary.json (fine-tune a model first)")
+    probes = collect_probes(exp_root)
+    if not rows and not probes:
+        raise FileNotFoundError(f"{exp_root}/finetune: no */summary.json and {exp_root}/probe: no "
+                                "*/result.json (fine-tune or probe a model first)")
     labels = collect_labels(exp_root)
     splits = ordered_splits(rows)
     plots: list[Path] = []
@@ -108,6 +127,14 @@ def render_report(exp_root: str | os.PathLike, out_dir: str | os.PathLike) -> di
         plot = plot_learning_curves(runs, out_dir / f"learning_curves_{stage}.png", f"{stage} learning curves")
         if plot is not None:
             plots.append(plot)
+    for name, progress in progress_files(exp_root)["pretrain"].items():
+        plot = plot_collapse(progress, out_dir / f"collapse_{name}.png", f"{name}: dimensional collapse per layer")
+        if plot is not None:
+            plots.append(plot)
+    plot = layer_weight_plot(probes, out_dir)
+    if plot is not None:
+        plots.append(plot)
+    probe_text, probe_fields = probe_section(exp_root, probes)
     generated = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     parts = [
         "# Results\n",
@@ -116,9 +143,11 @@ def render_report(exp_root: str | os.PathLike, out_dir: str | os.PathLike) -> di
         "Pre-training FLOPs are analytic training FLOPs (forward + backward of the backbone, plus "
         "what each objective adds: EMA teacher, clones; HuBERT iteration 2 includes iteration 1); "
         "scratch has none.\n",
-        "## Word and character error rates\n",
-        results_table(rows, splits),
     ]
+    if rows:
+        parts += ["## Word and character error rates\n", results_table(rows, splits)]
+    if probe_text:
+        parts.append(probe_text)
     finetune_table = finetune_settings_table(rows)
     if finetune_table is not None:
         parts += ["## Fine-tuning settings\n", finetune_table]
@@ -141,6 +170,7 @@ def render_report(exp_root: str | os.PathLike, out_dir: str | os.PathLike) -> di
         "splits": splits,
         "rows": [row.to_dict() for row in rows],
         "labels": [label.__dict__ for label in labels],
+        **probe_fields,
         "plots": [os.path.relpath(plot, out_dir) for plot in plots],
     }
     atomic_write_text(out_dir / "results.json", json.dumps(results, indent=2) + "\n")

@@ -1,8 +1,8 @@
 """The phone inventory of the probes and alignments: CMUdict's 39 ARPAbet phones without stress.
 
 Synthesisers print their own phone sets (flite and festival: lower-case radio phones with schwa
-``ax``, flaps ``dx``, syllabic ``el``/``em``/``en``, pauses ``pau``); ``to_arpabet39`` folds them
-onto the 39 phones, pauses onto ``SIL``.
+``ax``, flaps ``dx``, syllabic ``el``/``em``/``en``, pauses ``pau``, breaths ``brth``);
+``to_arpabet39`` folds them onto the 39 phones, pauses and breaths onto ``SIL``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ _FOLDED = {
     "AX": "AH", "AXR": "ER", "IX": "IH", "UX": "UW", "EL": "L", "EM": "M", "EN": "N", "NX": "N",
     "DX": "D", "HV": "HH", "AXH": "AH", "ENG": "NG",
     "PAU": SILENCE, "H#": SILENCE, "SIL": SILENCE, "SP": SILENCE, "_": SILENCE, "#": SILENCE,
+    "BRTH": SILENCE,  # flite's and festival's radio phone set: an inserted breath, no phone
 }  # fmt: skip
 
 

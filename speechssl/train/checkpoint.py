@@ -1,11 +1,13 @@
 """Checkpoints: weights in ``NAME.safetensors``, trainer state in ``NAME.state.pt``, both atomic.
 
 The state file (optimizer, scaler, RNG, sampler position) is written second, so its presence marks a
-complete checkpoint; it is read with ``torch.load(weights_only=True)`` (no unpickling of objects).
+complete checkpoint; it records the sha256 of the weights file, checked on load, and is read with
+``torch.load(weights_only=True)`` (no unpickling of objects).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from pathlib import Path
@@ -19,11 +21,21 @@ from speechssl.io.atomic import atomic_path
 WEIGHTS_SUFFIX = ".safetensors"
 STATE_SUFFIX = ".state.pt"
 BEST_NAME = "checkpoint_best"
+DIGEST_KEY = "weights_sha256"
 _NUMBERED = re.compile(r"^checkpoint_(\d+)\.safetensors$")
 
 
 class CheckpointError(ValueError):
-    """A checkpoint that cannot be read; the message names the file."""
+    """A checkpoint that cannot be read or written; the message names the file."""
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file's bytes, read in 16 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 24), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def checkpoint_name(num_updates: int) -> str:
@@ -37,15 +49,32 @@ def save_checkpoint(
 
     Args:
         weights: parameter/buffer tensors (copied to CPU, contiguous; shared storage is fine).
-        state: plain python values and tensors only.
+        state: plain python values and tensors only; the weights' sha256 is added as ``DIGEST_KEY``.
+
+    Raises:
+        CheckpointError: the write failed (disk full, file-size limit...); the message names the
+            newest complete checkpoint, which the failed write left intact.
     """
     directory = Path(directory)
     weights_path = directory / f"{name}{WEIGHTS_SUFFIX}"
     tensors = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in weights.items()}
-    with atomic_path(weights_path) as tmp:
-        save_file(tensors, str(tmp), metadata={"format": "pt"})
-    with atomic_path(directory / f"{name}{STATE_SUFFIX}") as tmp:
-        torch.save(state, tmp)
+    replaced = False
+    try:
+        with atomic_path(weights_path) as tmp:
+            save_file(tensors, str(tmp), metadata={"format": "pt"})
+            digest = file_sha256(tmp)
+        replaced = True
+        with atomic_path(directory / f"{name}{STATE_SUFFIX}") as tmp:
+            torch.save({**state, DIGEST_KEY: digest}, tmp)
+    except (OSError, RuntimeError, SafetensorError) as error:  # torch reports write errors as RuntimeError
+        if replaced:  # new weights beside an older state file: not a checkpoint any more
+            state_path_of(weights_path).unlink(missing_ok=True)
+        kept = [p for p in list_checkpoints(directory) if p != weights_path]
+        fallback = f"{kept[-1].name} is intact" if kept else "no earlier checkpoint exists"
+        raise CheckpointError(
+            f"{weights_path}: writing the checkpoint failed ({_one_line(error)}); {fallback}: "
+            "free disk space (or raise the file-size limit), then rerun with --resume"
+        ) from None
     return weights_path
 
 
@@ -66,17 +95,27 @@ def load_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 
 
 def load_checkpoint(weights_path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict]:
-    """(weights, trainer state) of the checkpoint whose weights file is ``weights_path``."""
+    """(weights, trainer state) of the checkpoint whose weights file is ``weights_path``.
+
+    The weights file must match the sha256 its state file recorded (older checkpoints without one
+    are read as they are).
+    """
     weights_path = Path(weights_path)
-    weights = load_weights(weights_path)
     state_path = state_path_of(weights_path)
+    if not weights_path.is_file():
+        raise CheckpointError(f"{weights_path}: checkpoint not found")
     if not state_path.is_file():
         raise CheckpointError(f"{state_path}: trainer state missing (incomplete checkpoint)")
     try:
         state = torch.load(state_path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises pickle, zip and runtime errors for damaged files
         raise CheckpointError(f"{state_path}: corrupt trainer state ({_one_line(error)})") from None
-    return weights, state
+    expected = state.pop(DIGEST_KEY, None) if isinstance(state, dict) else None
+    if expected is not None and file_sha256(weights_path) != expected:
+        raise CheckpointError(
+            f"{weights_path}: corrupt weights file (sha256 differs from the one recorded in {state_path.name})"
+        )
+    return load_weights(weights_path), state
 
 
 def state_path_of(weights_path: str | os.PathLike) -> Path:

@@ -16,6 +16,7 @@ from speechssl.config import (
     read_yaml_mapping,
     to_dict,
 )
+from speechssl.data.augment_config import AugmentConfig
 from speechssl.models.config import BackboneConfig, load_backbone_config
 
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -89,6 +90,14 @@ class TrainerConfig:
         max_updates: stop after this many optimizer steps (0 = no limit).
         max_epochs: stop after this many epochs (0 = no limit).
         max_wall_seconds: stop cleanly, saving a checkpoint, after this much time (0 = no limit).
+        max_flops: stop at the first update whose cumulative training FLOPs (the analytic count of
+            ``flops_fn``, every rank together) reach this budget (0 = no limit). Unlike the wall
+            time it depends on nothing but the data, so every machine stops at the same update.
+        horizon_flops: with a FLOP budget, the learning-rate schedule's horizon in training FLOPs
+            (0 = ``max_flops``); ``max_updates`` is then only a cap. Set it above ``max_flops`` to
+            stop a long schedule early and ``--resume`` it later with a larger ``max_flops``.
+        keep_flops_milestones: training-FLOP budgets at which a checkpoint is kept for good, as
+            ``milestone_<update>.*`` listed in ``milestones.json`` (compute curves from one run).
         max_tokens: audio samples per batch, padding included (batch size x longest crop).
         max_sample_size, min_sample_size: crop longer and drop shorter utterances (samples).
         update_freq: batches accumulated per optimizer step (simulates more GPUs).
@@ -108,11 +117,19 @@ class TrainerConfig:
             with ``static_lengths`` so every batch has one of a few shapes (one compile each).
         static_lengths: pad each batch's audio to the smallest of these sample counts that holds
             it (e.g. ``[80000, 160000, 250000]``; empty = pad to the longest utterance only).
+        collapse_every: updates between measures of the per-layer collapse metric
+            (speechssl.train.collapse) on a fixed held-out batch, written with the next progress
+            record (0 = off). Pre-training only (``speechssl pretrain``).
+        collapse_utterances: utterances of that batch (drawn once with ``seed`` from the valid set,
+            or the train set when there is none).
     """
 
     max_updates: int = 1000
     max_epochs: int = 0
     max_wall_seconds: float = 0.0
+    max_flops: float = 0.0
+    horizon_flops: float = 0.0
+    keep_flops_milestones: list[float] = field(default_factory=list)
     max_tokens: int = 1_400_000
     max_sample_size: int = 250_000
     min_sample_size: int = 32_000
@@ -130,6 +147,8 @@ class TrainerConfig:
     find_unused_parameters: str = "auto"
     compile: str = "off"
     static_lengths: tuple[int, ...] = ()
+    collapse_every: int = 100
+    collapse_utterances: int = 8
 
     def __post_init__(self) -> None:
         if self.compile not in COMPILE_CHOICES:
@@ -146,6 +165,12 @@ class TrainerConfig:
             raise ConfigError(f"trainer.update_freq must be >= 1, got {self.update_freq}")
         if self.find_unused_parameters not in ("auto", "true", "false"):
             raise ConfigError("trainer.find_unused_parameters: expected auto, true or false")
+        if self.collapse_every < 0 or self.collapse_utterances < 1:
+            raise ConfigError("trainer.collapse_every must be >= 0 and trainer.collapse_utterances >= 1")
+        if self.max_flops < 0 or self.horizon_flops < 0 or any(m <= 0 for m in self.keep_flops_milestones):
+            raise ConfigError("trainer.max_flops, horizon_flops and keep_flops_milestones must be positive (0 = none)")
+        if self.horizon_flops > 0 and self.max_flops <= 0:
+            raise ConfigError("trainer.horizon_flops needs trainer.max_flops (the budget it schedules)")
 
 
 @dataclass
@@ -157,12 +182,15 @@ class DataConfig:
             validation loss.
         labels, valid_labels: HuBERT label dirs (``exp/labels/<name>``) of train and valid
             (empty = no frame labels; valid_labels is required when labels and valid are set).
+        augment: on-the-fly augmentation of the train set (off unless ``augment.enabled``; the
+            valid set and the collapse probe stay clean), see speechssl.data.augment.
     """
 
     train: str = "data/pretrain"
     valid: str = "data/dev"
     labels: str = ""
     valid_labels: str = ""
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def __post_init__(self) -> None:
         if self.labels and self.valid and not self.valid_labels:

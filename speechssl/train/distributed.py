@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import random
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -39,6 +40,24 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     return torch.device("cpu")
 
 
+def _attempt_store(size: int) -> dist.Store | None:
+    """torchrun's agent store behind a prefix of this attempt (None when not under an agent store).
+
+    The agent's store outlives a restart (``--max-restarts``): without the prefix the restarted
+    ranks read the peer addresses that the dead attempt left there and cannot connect.
+    """
+    if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True":
+        return None
+    store = dist.TCPStore(
+        os.environ["MASTER_ADDR"],
+        int(os.environ["MASTER_PORT"]),
+        world_size=size,
+        is_master=False,
+        timeout=timedelta(minutes=10),
+    )
+    return dist.PrefixStore(f"speechssl/attempt_{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}", store)
+
+
 def init_world(device_name: str = "auto") -> World:
     """Join the process group when launched by torchrun (``WORLD_SIZE`` > 1), else run alone."""
     size = int(os.environ.get("WORLD_SIZE", "1"))
@@ -46,7 +65,12 @@ def init_world(device_name: str = "auto") -> World:
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     device = resolve_device(device_name, local_rank)
     if size > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        store = _attempt_store(size)
+        if store is None:
+            dist.init_process_group(backend=backend)
+        else:
+            dist.init_process_group(backend=backend, store=store, rank=rank, world_size=size)
     return World(rank=rank, size=size, local_rank=local_rank, device=device)
 
 

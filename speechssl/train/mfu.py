@@ -6,7 +6,9 @@ and each objective's ``training_flops`` (teachers, clones).
 
 from __future__ import annotations
 
+import functools
 import time
+from typing import Callable
 
 import torch
 
@@ -52,16 +54,27 @@ def mfu(training_flops: float, seconds: float, peak_flops: float) -> float:
     return training_flops / seconds / peak_flops
 
 
-def training_flops_fn(objective):
-    """``fn(batch) -> training FLOPs`` of one step of ``objective`` on a batch's valid samples: the
-    analytic count of ``speechssl.models.flops`` for its backbone, per utterance, passed through
-    ``objective.training_flops``."""
+def utterance_flops_fn(objective) -> Callable[[int], float]:
+    """``fn(num_samples) -> training FLOPs`` of one step of ``objective`` on one utterance of that
+    many samples: the analytic count of ``speechssl.models.flops`` for its backbone, passed through
+    ``objective.training_flops``, asked at every call (CTC's count changes when the Transformer
+    thaws); the backbone count is memoised by length (crops repeat a few lengths)."""
     from speechssl.models.flops import count_flops
 
-    config = objective.backbone.config
+    backbone_count = functools.lru_cache(maxsize=None)(functools.partial(count_flops, objective.backbone.config))
+
+    def flops(num_samples: int) -> float:
+        return float(objective.training_flops(backbone_count(int(num_samples))))
+
+    return flops
+
+
+def training_flops_fn(objective):
+    """``fn(batch) -> training FLOPs`` of one step of ``objective`` on a batch's valid samples, the
+    sum of ``utterance_flops_fn`` over its utterances."""
+    per_utterance = utterance_flops_fn(objective)
 
     def training_flops(batch) -> float:
-        lengths = batch.audio_lengths.tolist()
-        return float(sum(objective.training_flops(count_flops(config, int(n))) for n in lengths))
+        return sum(per_utterance(n) for n in batch.audio_lengths.tolist())
 
     return training_flops

@@ -15,6 +15,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from speechssl.data.batch import AudioBatch
+from speechssl.data.dataset import SkippedUtterances
 from speechssl.objectives.base import Objective
 from speechssl.train.config import COMPILE_CHOICES, OptimConfig, ScheduleConfig, TrainerConfig
 from speechssl.train.distributed import (
@@ -34,7 +35,14 @@ FlopsFn = Callable[[AudioBatch], float]
 
 
 class TrainingDiverged(RuntimeError):
-    """Too many consecutive steps had a non-finite loss or gradient norm."""
+    """Too many consecutive steps had a non-finite loss or gradient norm; the message names the
+    utterances of the last such step (the CLI prints it as one line)."""
+
+
+def _utterance_list(batches: list[AudioBatch], limit: int = 8) -> str:
+    utts = [utt for batch in batches for utt in batch.utt_ids]
+    more = f" and {len(utts) - limit} more" if len(utts) > limit else ""
+    return ", ".join(utts[:limit]) + more
 
 
 def merge_logs(per_rank: list[dict[str, list[float]]]) -> dict[str, float]:
@@ -103,11 +111,13 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=trainer_cfg.precision == "fp16")
         fused = bool(self.optimizer.defaults.get("fused"))
         self.skip_on_device = fused and not self.scaler.is_enabled()
-        self.pending_finite: list[torch.Tensor] = []
+        self.pending_finite: list[tuple[torch.Tensor, str]] = []  # (finite, utterances)
         self.num_updates = 0
+        self.schedule_horizon = trainer_cfg.max_updates  # a FLOP budget sets it before each update
         self.skipped_steps = 0
         self.skipped_in_a_row = 0
         self.logs: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+        self.valid_skipped = SkippedUtterances(what="validation")
 
     def autocast(self) -> contextlib.AbstractContextManager:
         dtype = AUTOCAST_DTYPES.get(self.cfg.precision)
@@ -117,7 +127,7 @@ class Trainer:
 
     def current_lr(self) -> float:
         """Learning rate of the next optimizer step."""
-        scale = lr_scale(self.num_updates + 1, self.schedule_cfg, self.cfg.max_updates)
+        scale = lr_scale(self.num_updates + 1, self.schedule_cfg, self.schedule_horizon)
         return self.optim_cfg.lr * scale
 
     def train_step(self, batches: list[AudioBatch]) -> dict:
@@ -170,7 +180,7 @@ class Trainer:
         max_norm = self.optim_cfg.clip_norm if self.optim_cfg.clip_norm > 0 else math.inf
         grad_norm = torch.nn.utils.clip_grad_norm_(self.params, max_norm)
         finite = torch.isfinite(totals[0]) & torch.isfinite(grad_norm)
-        skipped = self._finish_step(finite, totals[0], grad_norm)
+        skipped = self._finish_step(finite, totals[0], grad_norm, _utterance_list(batches))
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
         zero = torch.zeros((), dtype=torch.float64, device=self.device)
@@ -185,18 +195,21 @@ class Trainer:
             "skipped": 1.0 if skipped else 0.0,
         }
 
-    def _finish_step(self, finite: torch.Tensor, loss_sum: torch.Tensor, grad_norm: torch.Tensor) -> bool:
+    def _finish_step(
+        self, finite: torch.Tensor, loss_sum: torch.Tensor, grad_norm: torch.Tensor, utterances: str
+    ) -> bool:
         """Step the optimizer unless ``finite`` (0-d bool) is False; True when skipped (known now).
 
         With a fused AdamW and no GradScaler (CUDA, bf16 or fp32) the kernel itself drops a
         non-finite step (its ``found_inf`` input), so nothing is read back: such a step still
         counts in ``num_updates`` and runs ``after_update``, and is counted in ``skipped_steps``
-        (and against ``max_skipped_in_a_row``) at the next ``resolve_skips``.
+        (and against ``max_skipped_in_a_row``) at the next ``resolve_skips``. ``utterances``
+        names the step's batch in the warning and in ``TrainingDiverged``.
         """
         if self.skip_on_device:
             self.optimizer.found_inf = (~finite).float()
             self.optimizer.step()
-            self.pending_finite.append(finite)
+            self.pending_finite.append((finite, utterances))
             self._count_update()
             return False
         if bool(finite):
@@ -204,36 +217,48 @@ class Trainer:
             self.skipped_in_a_row = 0
             self._count_update()
             return False
-        self._record_skip(f"loss {float(loss_sum)}, gradient norm {float(grad_norm)}")
+        self._record_skip(f"loss {float(loss_sum)}, gradient norm {float(grad_norm)}", utterances)
         return True
 
     def _count_update(self) -> None:
         self.num_updates += 1
         self.objective.after_update(self.num_updates)
 
-    def _record_skip(self, detail: str) -> None:
+    def _record_skip(self, detail: str, utterances: str) -> None:
         self.skipped_steps += 1
         self.skipped_in_a_row += 1
         logger.warning(
-            "skipped a step at update %d: %s (%d skipped so far)", self.num_updates, detail, self.skipped_steps
+            "skipped a step at update %d: %s (%d skipped so far); utterances of the batch on rank %d: %s",
+            self.num_updates,
+            detail,
+            self.skipped_steps,
+            self.world.rank,
+            utterances,
         )
         if self.skipped_in_a_row >= self.cfg.max_skipped_in_a_row:
+            advice = (
+                "lower optim.lr" if self.cfg.precision == "fp32"
+                else "lower optim.lr or use trainer.precision=fp32"
+            )
             raise TrainingDiverged(
-                f"{self.skipped_in_a_row} steps in a row had a non-finite loss or gradient:"
-                " lower the learning rate or use precision=fp32"
+                f"{self.skipped_in_a_row} steps in a row had a non-finite loss or gradient "
+                f"(precision {self.cfg.precision}; last batch on rank {self.world.rank}: "
+                f"{utterances}): {advice}, or check those utterances with "
+                "`speechssl data validate`"
             )
 
     def resolve_skips(self) -> None:
         """Read back the finite flags of the device-side steps since the last call (one copy)."""
         if not self.pending_finite:
             return
-        flags = torch.stack(self.pending_finite).tolist()
+        flags = torch.stack([finite for finite, _ in self.pending_finite]).tolist()
+        pending = [utterances for _, utterances in self.pending_finite]
         self.pending_finite.clear()
-        for ok in flags:
+        for ok, utterances in zip(flags, pending):
             if ok:
                 self.skipped_in_a_row = 0
             else:
-                self._record_skip("non-finite loss or gradient norm, update left out on the device")
+                self._record_skip("non-finite loss or gradient norm, update left out on the device", utterances)
 
     def pop_logs(self) -> dict[str, float]:
         """Objective logs averaged over the micro-batches of every rank since the last call."""
@@ -247,9 +272,13 @@ class Trainer:
     def valid_loss(self, batches) -> dict[str, float]:
         """Loss per sample_size unit and averaged logs over ``batches``, all ranks together."""
         self.objective.eval()
-        local = torch.zeros(2, dtype=torch.float64)
+        local = torch.zeros(3, dtype=torch.float64)  # loss_sum, sample_size, skipped utterances
         logs: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
         for batch in batches:
+            self.valid_skipped.add(batch)
+            local[2] += len(batch.skipped)
+            if batch.size == 0:
+                continue
             if self.device.type != "cpu":
                 self.objective.check_batch(batch)
             with self.autocast():
@@ -262,6 +291,8 @@ class Trainer:
         totals = all_reduce_sum(local.to(self.device)).cpu()
         merged = merge_logs(all_gather_objects({k: list(v) for k, v in logs.items()}))
         stats = {"valid_loss": float(totals[0]) / max(float(totals[1]), 1.0)}
+        if totals[2] > 0:
+            stats["valid_skipped_utterances"] = float(totals[2])
         stats.update({f"valid_{key}": value for key, value in merged.items()})
         return stats
 

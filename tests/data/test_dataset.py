@@ -59,11 +59,18 @@ def test_short_utterances_are_dropped_and_counted(data_dir):
 
 
 def test_unreadable_audio_names_utterance_and_file(tmp_path):
-    data_dir = make_data_dir(tmp_path, num_utts=2)
-    dataset = AudioDataset(data_dir)
+    data_dir = make_data_dir(tmp_path, num_utts=3, nan_utts=("spk0-utt002",))
     (tmp_path / "audio" / "spk1-utt001.wav").write_bytes(b"not audio")
     with pytest.raises(AudioError, match=r"utterance 'spk1-utt001': .*spk1-utt001\.wav: cannot decode"):
-        dataset[1]
+        strict = AudioDataset(data_dir, skip_bad_audio=False)
+        strict[strict.utt_ids.index("spk1-utt001")]
+    dataset = AudioDataset(data_dir)  # skips: the batch leaves them out and names them
+    batch = collate([dataset[i] for i in range(3)])
+    assert batch.utt_ids == ["spk0-utt000"] and batch.audio.shape[0] == 1
+    assert sorted(batch.skipped) == ["spk0-utt002", "spk1-utt001"]
+    assert "spk0-utt002.wav: 1 non-finite sample(s) (NaN first" in batch.skipped["spk0-utt002"]
+    empty = collate([dataset[dataset.utt_ids.index("spk1-utt001")]])
+    assert empty.size == 0 and empty.audio.shape == (0, 0) and list(empty.skipped) == ["spk1-utt001"]
     (data_dir / "utt2num_samples").unlink()
     with pytest.raises(DataDirError, match="utt2num_samples: file not found"):
         AudioDataset(data_dir)

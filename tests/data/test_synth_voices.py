@@ -44,9 +44,9 @@ def test_espeak_variants_are_really_used(tmp_path):
     two = draw_speaker("spk002", "espeak", "en-us", np.random.default_rng(2))
     path = espeak_data_dir(tmp_path, [one, two])
     text = ["THE BIRCH CANOE SLID ON THE SMOOTH PLANKS"]
-    ((a, rate_a),) = synthesize(one, text, [1.0], path)
-    ((b, _),) = synthesize(two, text, [1.0], path)
-    ((a2, _),) = synthesize(one, text, [1.0], path)
+    ((a, rate_a, _),) = synthesize(one, text, [1.0], path)
+    ((b, _, _),) = synthesize(two, text, [1.0], path)
+    ((a2, _, _),) = synthesize(one, text, [1.0], path)
     assert rate_a == 22050 and len(a) > rate_a  # over a second of speech
     assert np.array_equal(a, a2)
     assert len(a) != len(b) or not np.array_equal(a, b)

@@ -8,7 +8,8 @@ import pytest
 import soundfile
 
 from speechssl.cli.main import main
-from speechssl.data.validate import fix_data_dir, validate_data_dir
+from speechssl.data.fix import fix_data_dir
+from speechssl.data.validate import validate_data_dir
 from speechssl.io.kaldi_dir import DataDir, read_table
 
 
@@ -99,12 +100,13 @@ def test_fix_drops_exactly_the_bad_utterances(broken, tmp_path):
     d, wav, bad, utts = broken
     summary = fix_data_dir(d, tmp_path / "fixed")
     fixed = DataDir.load(tmp_path / "fixed")
-    assert fixed.utt_ids == sorted(set(utts) - set(bad.values()))
+    dropped = set(bad.values()) - {bad["duplicate"]}  # a duplicated key keeps its first line
+    assert fixed.utt_ids == sorted(set(utts) - dropped)
     assert validate_data_dir(tmp_path / "fixed", progress=False) == []
     assert summary == (
-        f"{tmp_path / 'fixed'}: kept {len(utts) - 7} of {len(utts)} utterances, dropped 7 "
-        "(1 bad text, 1 channels, 1 corrupt audio, 1 duplicated key, 1 empty audio, "
-        "1 missing audio, 1 sample rate)"
+        f"{tmp_path / 'fixed'}: kept {len(utts) - 6} of {len(utts)} utterances, dropped 6 "
+        "(1 bad text, 1 channels, 1 corrupt audio, 1 empty audio, "
+        "1 missing audio, 1 sample rate); 1 duplicated key(s): first line kept"
     )
 
 
@@ -125,9 +127,9 @@ def test_cli_exit_status_and_lines(broken, smoke_corpus, tmp_path, capsys):
     assert main(["data", "validate", str(d)]) == 1
     err = capsys.readouterr().err.splitlines()
     assert f"{d}: utt {bad['missing']} ({wav[bad['missing']]}): audio file not found" in err
-    assert err[-1] == f"{d}: 8 problem(s); --fix would drop 7 utterance(s)"
+    assert err[-1] == f"{d}: 8 problem(s); --fix would drop 6 utterance(s)"
     assert main(["data", "validate", str(d), "--fix", str(tmp_path / "fixed")]) == 0
-    assert "dropped 7" in capsys.readouterr().out
+    assert "dropped 6" in capsys.readouterr().out
     assert main(["data", "validate", str(tmp_path / "fixed")]) == 0
 
 
@@ -139,7 +141,10 @@ def test_sample_count_and_missing_table(smoke_corpus, tmp_path):
     (d / "utt2num_samples").write_text("\n".join(lines) + "\n")
     (d / "spk2utt").unlink()
     messages = [p.message() for p in validate_data_dir(d, progress=False)]
-    assert f"{d}: {d}/spk2utt: file not found" in messages
+    assert (
+        f"{d}: {d}/spk2utt: file not found (`speechssl data complete {d}` writes it from utt2spk)"
+        in messages
+    )
     wav = read_table(d / "wav.scp")
     assert (
         f"{d}: utt {first} ({wav[first]}): {counts[first]} samples, utt2num_samples says "
@@ -161,6 +166,6 @@ def test_inconsistent_tables(smoke_corpus, tmp_path):
         f"{d}: utt {utts[0]} ({d}/text): no line in text",
         f"{d}: {d}/spk2utt: speaker {speaker}: spk2utt does not match utt2spk",
     ]
-    fix_data_dir(d, tmp_path / "fixed", problems)
+    fix_data_dir(d, tmp_path / "fixed", progress=False)
     assert DataDir.load(tmp_path / "fixed").utt_ids == utts[1:]
     assert validate_data_dir(tmp_path / "fixed", progress=False) == []

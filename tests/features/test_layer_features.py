@@ -71,3 +71,23 @@ def test_converted_model_folder_loads(tmp_path, checkpoint):
     loaded = load_backbone(folder)
     for key, value in reference.state_dict().items():
         torch.testing.assert_close(loaded.state_dict()[key], value)
+
+
+def test_layer_dump_refuses_nan_audio_and_writes_nothing(audio_dir, tmp_path, checkpoint):
+    """A NaN file would give NaN frames: the dump stops naming it, leaving no partial shard."""
+    import soundfile
+
+    from speechssl.io.audio import AudioError
+
+    folder, _ = checkpoint
+    data = DataDir.load(audio_dir)
+    utt = sorted(data.wav_scp)[1]
+    samples = read_audio(data.wav_scp[utt])
+    samples[7] = np.nan
+    data.wav_scp[utt] = str(tmp_path / "nan.wav")
+    soundfile.write(data.wav_scp[utt], samples, 16000, subtype="FLOAT")
+    data.save(audio_dir)
+    extractor = LayerExtractor(load_backbone(folder), LayerFeatureConfig(layer=1))
+    with pytest.raises(AudioError, match=rf"utterance '{utt}': .*nan.wav: 1 non-finite sample\(s\) \(NaN"):
+        dump_shard(audio_dir, tmp_path / "feats", 0, 1, extractor, 24000)
+    assert not (tmp_path / "feats").exists() or not list((tmp_path / "feats").iterdir())

@@ -36,3 +36,22 @@ def test_written_file_has_umask_mode(tmp_path):
         os.umask(umask)
     assert (tmp_path / "out.txt").stat().st_mode & 0o777 == 0o644
     assert (tmp_path / "recreated.bin").stat().st_mode & 0o777 == 0o644
+
+
+def test_stale_temporaries_of_a_killed_write(tmp_path):
+    import subprocess
+    import sys
+
+    from speechssl.io.atomic import remove_stale_temporaries, stale_temporaries
+
+    code = (
+        "import os, sys\nfrom speechssl.io.atomic import atomic_path\n"
+        "with atomic_path(sys.argv[1]) as tmp:\n    tmp.write_bytes(b'half')\n    os._exit(9)\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "model.safetensors")], check=False)
+    (tmp_path / "notes.tmp").write_text("not ours")
+    (tmp_path / ".model.safetensors.short.tmp").write_text("not mkstemp's name")
+    left = stale_temporaries(tmp_path)
+    assert len(left) == 1 and left[0].name.startswith(".model.safetensors.") and left[0].read_bytes() == b"half"
+    assert remove_stale_temporaries(tmp_path) == left
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".model.safetensors.short.tmp", "notes.tmp"]

@@ -1,5 +1,6 @@
 """Backbone: padding invariance, API shapes, pre/post-LN, data2vec stack, ALiBi, feature_grad_mult."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -40,6 +41,8 @@ def test_padded_batch_equals_single_utterances(name):
 def test_frame_lengths_are_50hz():
     model = build_backbone(small_config())
     assert model.frame_lengths(torch.tensor([16000, 320 * 10 + 80, 399, 400])).tolist() == [49, 10, 0, 1]
+    assert [model.config.num_frames(n) for n in (16000, 320 * 10 + 80, 399, 400, 0)] == [49, 10, 0, 1, 0]
+    assert model.config.num_frames(np.int64(16000)) == 49 and type(model.config.num_frames(16000)) is int
     assert model.config.downsampling == 320
 
 
@@ -47,19 +50,42 @@ def test_stage_api_reproduces_forward_with_masks():
     torch.manual_seed(1)
     model = build_backbone(small_config()).eval()
     audio, lengths = torch.randn(2, 6400), torch.tensor([6400, 4000])
+    front = model.front_end(audio, lengths)
     features, padding = model.extract_features(audio, lengths)
+    assert torch.equal(front.features, features) and torch.equal(front.padding_mask, padding)
     assert features.shape == (2, 19, 32) and padding.shape == (2, 19)
+    assert front.frame_lengths.tolist() == model.frame_lengths(lengths).tolist() == [19, 12]
     time_mask = torch.zeros(2, 19, dtype=torch.bool)
     time_mask[:, 3:7] = True
     channel_mask = torch.zeros(2, 64, dtype=torch.bool)
     channel_mask[:, :8] = True
-    x = model.apply_mask(model.project(model.feature_norm(features)), time_mask, channel_mask)
+    x = model.apply_mask(front.x, time_mask, channel_mask)
     assert torch.equal(x[0, 4, 8:], model.mask_embedding[8:]) and (x[:, :, :8] == 0).all()
     staged = model.transformer(model.add_positions(x, padding), padding, output_layers=True)
     whole, _ = model(audio, lengths, time_mask=time_mask, channel_mask=channel_mask, output_layers=True)
     assert torch.allclose(staged.output, whole.output, atol=1e-6)
     assert len(whole.layer_outputs) == 2 and len(whole.ffn_outputs) == 2
     assert torch.equal(whole.layer_outputs[-1], whole.output)
+
+
+def test_front_end_input_dropout_and_attention_bias():
+    torch.manual_seed(5)
+    model = build_backbone(small_config(dropout_input=0.5))  # training mode: dropout active
+    audio = torch.randn(2, 4000)
+    state = torch.get_rng_state()
+    clean = model.front_end(audio, input_dropout=False)
+    assert torch.equal(torch.get_rng_state(), state) and clean.x is clean.projected
+    noisy = model.front_end(audio)
+    assert torch.equal(noisy.projected, clean.projected) and torch.equal(noisy.normed, clean.normed)
+    dropped = noisy.x == 0
+    assert 0.3 < float(dropped.float().mean()) < 0.7
+    assert torch.allclose(noisy.x[~dropped], 2 * noisy.projected[~dropped])
+    assert model.attention_bias(noisy.x) is None
+    alibi = build_backbone(VARIANTS["data2vec2_alibi"])
+    x = torch.zeros(1, 5, alibi.config.embed_dim)
+    assert torch.equal(alibi.attention_bias(x), alibi.alibi_bias(torch.arange(5)))
+    index = torch.tensor([[0, 2, 7]])
+    assert torch.equal(alibi.attention_bias(x[:, :3], index), alibi.alibi_bias(index))
 
 
 def test_post_ln_layer_output_is_norm_of_residual_plus_ffn():

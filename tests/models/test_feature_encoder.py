@@ -28,7 +28,7 @@ def test_encoder_lengths_and_padding_invariance():
     lengths = torch.tensor([1000, 641])
     audio = torch.randn(2, 1000)
     features, frames = encoder(audio, lengths)
-    assert frames.tolist() == encoder.output_lengths(lengths).tolist() == [49, 31]
+    assert frames.tolist() == config.num_frames(lengths).tolist() == [49, 31]
     single, _ = encoder(audio[1:, :641], lengths[1:])
     assert torch.allclose(features[1, :31], single[0], atol=1e-5)
 

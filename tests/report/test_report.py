@@ -91,7 +91,7 @@ def test_render_writes_tables_json_and_plots(exp):
     assert "| scratch | scratch | 0 s | 0 | 10.0 min | 95.00 | - | 47.50 | - | 97.00 | 80.00 | 55.00 | 50.00 | - |" in text
     assert "| w2v2 | wav2vec2 | 60.0 min | 4.00e+15 |" in text
     assert "| hubert | hubert | 30.0 min | 2.00e+15 |" in text and "| 0.234 |" in text
-    assert "labels/mfcc_k50 | 0.234 | 0.310 | 0.120 |" in text
+    assert "labels/mfcc_k50 | 0.234 | 0.310 | 0.120 | - |" in text
     assert "| scratch | 0.001 | 0.0 | - | 0 | True | 0 | 1000 | 240000 | 1 |" in text
     assert "| w2v2 | 0.0005 | 0.65 | - | 0 | True | 0 | 1000 | 240000 | 1 |" in text
     assert results["splits"] == ["dev", "test"]
@@ -111,8 +111,19 @@ def test_cli_and_empty_experiment(exp, tmp_path, capsys):
     assert "3 models, splits dev, test, 4 plots" in capsys.readouterr().out
     assert (out / "RESULTS.md").is_file()
     assert main(["report", "--exp", str(tmp_path / "none")]) == 1
-    assert "fine-tune a model first" in capsys.readouterr().err
+    assert "fine-tune or probe a model first" in capsys.readouterr().err
 
 
 def test_format_seconds():
     assert [format_seconds(s) for s in (None, 59, 600, 9000)] == ["-", "59 s", "10.0 min", "2.50 h"]
+
+
+def test_collapse_metric_is_plotted_per_pretraining_run(exp):
+    records = [{"update": 10 * (i + 1), "loss": 5.0 - i, **{f"collapse_auc_{layer}": 0.6 + 0.05 * layer + 0.01 * i
+                                                            for layer in range(3)}} for i in range(3)]
+    (exp / "pretrain/wav2vec2/progress.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    results = render_report(exp, exp)
+    assert "collapse_wav2vec2.png" in results["plots"]
+    assert "collapse_hubert.png" not in results["plots"]  # its progress has no collapse records
+    assert (exp / "collapse_wav2vec2.png").read_bytes()[:8] == PNG_MAGIC
+    assert "](collapse_wav2vec2.png)" in (exp / "RESULTS.md").read_text()

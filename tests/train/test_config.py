@@ -29,7 +29,7 @@ def test_overrides_and_round_trip(tmp_path):
 def test_model_name_switch_and_errors():
     cfg = load_pretrain_config("conf/pretrain/hubert_tiny.yaml", ["model=base", "model.num_layers=3"])
     assert cfg.model.embed_dim == 768 and cfg.model.num_layers == 3
-    assert cfg.data.valid_labels == "exp/labels/mfcc_dev"
+    assert (cfg.data.train, cfg.data.valid, cfg.data.labels, cfg.data.valid_labels) == ("data/pretrain", "data/dev", "", "")
     with pytest.raises(ConfigError, match="unknown key"):
         load_pretrain_config(None, ["trainer.max_update=3"])
     with pytest.raises(ConfigError, match="precision"):

@@ -1,4 +1,5 @@
-"""Two CPU processes under torchrun (gloo) train the toy objective to identical weights."""
+"""Two CPU processes under torchrun (gloo) train the toy objective to identical weights; an
+utterance skipped on either rank (NaN audio) is counted in rank 0's summary."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_torchrun_two_ranks_end_with_identical_weights(tmp_path):
-    data = make_data_dir(tmp_path / "corpus", num_utts=10)
+    data = make_data_dir(tmp_path / "corpus", num_utts=10, nan_utts=("spk1-utt003",))
     torchrun = Path(sys.executable).with_name("torchrun")
     command = [str(torchrun)] if torchrun.exists() else [shutil.which("torchrun")]
     command += [
@@ -38,4 +39,5 @@ def test_torchrun_two_ranks_end_with_identical_weights(tmp_path):
     assert digests[0] == digests[1]
     summary = json.loads((tmp_path / "exp" / "summary.json").read_text())
     assert summary["world_size"] == 2 and summary["updates"] == 6
+    assert list(summary["skipped_utterance_problems"]) == ["spk1-utt003"]
     assert (tmp_path / "exp" / "checkpoint_6.safetensors").is_file()

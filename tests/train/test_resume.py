@@ -36,7 +36,8 @@ def _finish(process: subprocess.Popen) -> None:
 def test_sigkill_then_resume_is_bit_identical(tmp_path):
     data = make_data_dir(tmp_path / "corpus")
     reference = _train(data, tmp_path / "reference")
-    killed = _train(data, tmp_path / "killed", "--sleep", "0.25")
+    # A slow run (8 steps x 0.6 s after checkpoint_4) leaves the kill time to land on a loaded machine.
+    killed = _train(data, tmp_path / "killed", "--sleep", "0.6")
     _finish(reference)
     first_checkpoint = tmp_path / "killed" / "checkpoint_4.state.pt"
     deadline = time.time() + 90

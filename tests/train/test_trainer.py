@@ -14,7 +14,7 @@ from speechssl.train import checkpoint as ckpt
 from speechssl.train.config import OptimConfig, ScheduleConfig, TrainerConfig
 from speechssl.train.distributed import World, seed_everything
 from speechssl.train.run import run_training
-from speechssl.train.trainer import Trainer
+from speechssl.train.trainer import Trainer, TrainingDiverged
 from tests.data.tiny_dirs import make_data_dir
 from tests.train.toy import ToyObjective
 
@@ -48,13 +48,48 @@ def _train(tmp_path, data, cfg, **kwargs) -> dict:
     return summary
 
 
-def test_nan_batch_is_skipped_and_counted(tmp_path):
+def test_nan_audio_is_skipped_and_counted(tmp_path):
+    """A NaN file never reaches the model: left out of its batch, named once, counted."""
     data = make_data_dir(tmp_path / "corpus", num_utts=4, nan_utts=("spk1-utt001",))
-    summary = _train(tmp_path, data, _cfg(max_updates=5, max_tokens=9000))
-    assert summary["skipped_steps"] >= 1 and summary["updates"] == 5
-    progress = [json.loads(line) for line in (tmp_path / "exp" / "progress.jsonl").read_text().splitlines()]
-    assert progress[-1]["skipped_steps"] == summary["skipped_steps"]
-    assert "skipped a step" in (tmp_path / "exp" / "train.log").read_text()
+    valid = AudioDataset(data, max_sample_size=None, random_crop=False)
+    summary = _train(tmp_path, data, _cfg(max_updates=5, max_tokens=9000), valid=valid)
+    assert summary["skipped_steps"] == 0 and summary["updates"] == 5
+    assert summary["skipped_utterances"] == 1
+    problem = summary["skipped_utterance_problems"]["spk1-utt001"]
+    assert problem.startswith("utterance 'spk1-utt001': ") and "spk1-utt001.wav: 1 non-finite" in problem
+    assert summary["valid"]["valid_skipped_utterances"] == 1.0
+    log = (tmp_path / "exp" / "train.log").read_text()
+    assert log.count("skipped in training (1 so far): utterance 'spk1-utt001'") == 1
+    assert "skipped 1 utterance(s) whose audio cannot be used" in log
+    state = ckpt.load_checkpoint(ckpt.latest_checkpoint(tmp_path / "exp"))[1]
+    assert list(state["run"]["skipped_utterances"]) == ["spk1-utt001"]  # survives --resume
+
+
+class NanLossToy(ToyObjective):
+    """The toy whose loss is NaN on every batch holding ``bad``."""
+
+    bad = "spk1-utt001"
+
+    def forward(self, batch):
+        output = super().forward(batch)
+        if self.bad in batch.utt_ids:
+            output.loss = output.loss * float("nan")
+        return output
+
+
+def test_non_finite_loss_names_the_utterances_of_the_batch(tmp_path):
+    data = make_data_dir(tmp_path / "corpus", num_utts=4)
+    cfg = _cfg(max_updates=3, max_tokens=1_000_000, max_skipped_in_a_row=2)
+    train = AudioDataset(data, max_sample_size=cfg.max_sample_size, seed=cfg.seed)
+    with pytest.raises(TrainingDiverged) as error:
+        run_training(NanLossToy(), train, None, cfg, OptimConfig(lr=1e-3), ScheduleConfig(), tmp_path / "exp")
+    message = str(error.value)
+    assert "\n" not in message and "precision=fp32" not in message  # the run is fp32 already
+    assert message.startswith("2 steps in a row had a non-finite loss or gradient (precision fp32; ")
+    assert "spk1-utt001" in message and message.endswith("lower optim.lr, or check those utterances "
+                                                          "with `speechssl data validate`")
+    log = (tmp_path / "exp" / "train.log").read_text()
+    assert "utterances of the batch on rank 0: " in log and "spk1-utt001" in log
 
 
 def test_gradients_are_divided_by_the_update_sample_size(tmp_path):

@@ -1,7 +1,9 @@
 """Train the toy objective in a fresh process (for the kill/resume and torchrun tests).
 
 Usage: python tests/train/train_toy.py DATA_DIR EXP_DIR [--resume] [--sleep S] [--max-updates N]
-Writes EXP_DIR/digest.rank{R}: sha256 of every weight of that rank, in key order.
+    [--die-at RANK:UPDATE]
+Writes EXP_DIR/digest.rank{R}: sha256 of every weight of that rank, in key order. ``--die-at`` makes
+that rank exit right after that update, on torchrun's first attempt only (TORCHELASTIC_RESTART_COUNT).
 """
 
 from __future__ import annotations
@@ -31,6 +33,23 @@ def weights_digest(module: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
+def die_at(objective: ToyObjective, spec: str) -> None:
+    """Make this process exit after update UPDATE when it is rank RANK on the first attempt."""
+    rank, update = (int(v) for v in spec.split(":"))
+    first_attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") == "0"
+    if not first_attempt or int(os.environ.get("RANK", "0")) != rank:
+        return
+    after_update = objective.after_update
+
+    def after_update_then_die(num_updates: int) -> None:
+        after_update(num_updates)
+        if num_updates == update:
+            print(f"rank {rank} dies after update {update}", flush=True)
+            os._exit(3)
+
+    objective.after_update = after_update_then_die
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("data")
@@ -40,6 +59,7 @@ def main() -> None:
     parser.add_argument("--max-updates", type=int, default=12)
     parser.add_argument("--save-interval", type=int, default=4)
     parser.add_argument("--update-freq", type=int, default=2)
+    parser.add_argument("--die-at", default="", help="RANK:UPDATE, first torchrun attempt only")
     args = parser.parse_args()
     torch.set_num_threads(1)
     trainer_cfg = TrainerConfig(
@@ -58,6 +78,8 @@ def main() -> None:
     )
     seed_everything(trainer_cfg.seed)
     objective = ToyObjective(sleep=args.sleep)
+    if args.die_at:
+        die_at(objective, args.die_at)
     train = AudioDataset(args.data, max_sample_size=trainer_cfg.max_sample_size, seed=trainer_cfg.seed)
     summary = run_training(
         objective,

@@ -5,6 +5,7 @@ Vocal-tract scaling by resampling, band limits, room reverb, padding, noise at a
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -12,8 +13,7 @@ import numpy as np
 from scipy import signal
 
 from speechssl.data.synth.voices import Speaker
-
-SAMPLE_RATE = 16000
+from speechssl.io.audio import SAMPLE_RATE
 
 
 @dataclass
@@ -30,9 +30,14 @@ class ChannelConfig:
     scale_jitter: float = 0.02  # per-utterance pitch/formant jitter (relative)
 
 
+def resample_ratio(rate_in: float, rate_out: int = SAMPLE_RATE) -> Fraction:
+    """The rational factor ``resample`` applies: ``rate_out / rate_in``, denominator <= 400."""
+    return Fraction(rate_out / rate_in).limit_denominator(400)
+
+
 def resample(samples: np.ndarray, rate_in: float, rate_out: int = SAMPLE_RATE) -> np.ndarray:
     """Polyphase resampling from ``rate_in`` (any real rate) to ``rate_out``: (T,) -> (T',)."""
-    ratio = Fraction(rate_out / rate_in).limit_denominator(400)
+    ratio = resample_ratio(rate_in, rate_out)
     if ratio == 1:
         return samples
     return signal.resample_poly(samples, ratio.numerator, ratio.denominator)
@@ -45,6 +50,15 @@ def shift_vocal_tract(samples: np.ndarray, rate: int, scale: float) -> np.ndarra
     is set beforehand to compensate the duration change.
     """
     return resample(samples, rate * scale)
+
+
+def vocal_tract_time_scale(rate: int, scale: float) -> float:
+    """How ``shift_vocal_tract`` stretches time: engine second ``t`` lasts ``t * this`` seconds.
+
+    Sample i of the engine's audio at ``rate`` Hz becomes sample ``i * ratio`` at 16 kHz
+    (resample_poly is zero-phase, so nothing shifts); about 1 / scale.
+    """
+    return float(rate * resample_ratio(rate * scale)) / SAMPLE_RATE
 
 
 def band_limit(samples: np.ndarray, highpass_hz: float, lowpass_hz: float) -> np.ndarray:
@@ -90,6 +104,22 @@ def colored_noise(
     return noise / max(float(np.sqrt(np.mean(noise**2))), 1e-12)
 
 
+def rendered_length(
+    raw_length: int, raw_rate: int, scale: float, room_length: int, pads: tuple[int, int]
+) -> int:
+    """Samples ``render`` makes of ``raw_length`` engine samples, without rendering: the resampled
+    length, the kept reverberation tail (``room_length // 4``, 0 for a dry channel) and padding."""
+    ratio = resample_ratio(raw_rate * scale)
+    resampled = raw_length if ratio == 1 else math.ceil(raw_length * ratio)
+    return pads[0] + resampled + room_length // 4 + pads[1]
+
+
+def draw_pads(rng: np.random.Generator, config: ChannelConfig) -> tuple[int, int]:
+    """Leading and trailing silence of one utterance in samples: ``render``'s first draws."""
+    pads = rng.uniform(config.pad_min_s, config.pad_max_s, size=2)
+    return int(pads[0] * SAMPLE_RATE), int(pads[1] * SAMPLE_RATE)
+
+
 def render(
     raw: np.ndarray,
     raw_rate: int,
@@ -99,21 +129,21 @@ def render(
     babble: np.ndarray,
     config: ChannelConfig,
     room: np.ndarray | None = None,
+    pads: tuple[int, int] | None = None,
 ) -> np.ndarray:
     """Turn raw engine audio (T,) into a finished 16 kHz utterance (T',) of int16 samples.
 
     ``scale_jitter`` multiplies the speaker's formant scale for this utterance; ``room`` is the
-    speaker's impulse response (None for a dry channel). All randomness comes from ``rng``.
+    speaker's impulse response (None for a dry channel). All randomness comes from ``rng``;
+    ``pads`` are ``draw_pads(rng, config)`` when the caller drew them already (to know the timing).
     """
     x = raw / max(float(np.max(np.abs(raw))), 1e-9)
     x = shift_vocal_tract(x, raw_rate, speaker.formant_scale * scale_jitter)
     x = band_limit(x, speaker.highpass_hz, speaker.lowpass_hz)
     if room is not None:
         x = signal.fftconvolve(x, room)[: len(x) + len(room) // 4]
-    pads = rng.uniform(config.pad_min_s, config.pad_max_s, size=2)
-    x = np.concatenate(
-        [np.zeros(int(pads[0] * SAMPLE_RATE)), x, np.zeros(int(pads[1] * SAMPLE_RATE))]
-    )
+    lead, trail = draw_pads(rng, config) if pads is None else pads
+    x = np.concatenate([np.zeros(lead), x, np.zeros(trail)])
     speech_rms = float(np.sqrt(np.mean(x**2)))
     snr = np.clip(
         speaker.snr_db + rng.uniform(-1, 1) * config.snr_spread_db,

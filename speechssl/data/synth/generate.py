@@ -13,31 +13,46 @@ from pathlib import Path
 
 import numpy as np
 import soundfile
-from tqdm import tqdm
+from speechssl.progress import progress_bar
 
-from speechssl.data.synth.channel import SAMPLE_RATE, ChannelConfig, render, resample, room_impulse
+from speechssl.data.phones import PHONES_FILE, PhoneSegment, write_phone_alignments
+from speechssl.data.synth.channel import (
+    ChannelConfig,
+    draw_pads,
+    render,
+    rendered_length,
+    resample,
+    room_impulse,
+    vocal_tract_time_scale,
+)
 from speechssl.data.synth.corpus import (
     STREAM_BABBLE,
     STREAM_ROOM,
     STREAM_UTT,
+    Utterance,
     WorkUnit,
     assign_utterances,
     draw_speakers,
 )
 from speechssl.data.synth.plans import SPLITS, CorpusPlan, plan_fingerprint
 from speechssl.data.synth.texts import build_pools
+from speechssl.data.synth.timing import corpus_alignment
 from speechssl.data.synth.voices import (
+    EngineAudio,
     Speaker,
+    SynthesisError,
     check_flite_voices,
     draw_speaker,
     espeak_data_dir,
     synthesize,
 )
 from speechssl.io.atomic import atomic_path, atomic_write_text
+from speechssl.io.audio import SAMPLE_RATE
 from speechssl.io.kaldi_dir import DataDir, read_table, write_table
 
 logger = logging.getLogger(__name__)
 BABBLE_TALKERS = 6
+TIMED_ENGINES = ("flite", "festival")  # espeak-ng gives no phone timings without mbrola
 
 
 @dataclass
@@ -69,40 +84,103 @@ def samples_sha256(samples: np.ndarray) -> str:
     return hashlib.sha256(samples.astype("<i2").tobytes()).hexdigest()
 
 
-def render_unit(unit: WorkUnit) -> list[tuple[str, int, str]]:
-    """Synthesise and write one unit's missing utterances: [(utt_id, num_samples, sha256)]."""
-    context = _CONTEXT
+@dataclass(frozen=True)
+class RenderedUtterance:
+    """What a worker returns for one utterance (``phones``: None for an engine without timings)."""
+
+    utt_id: str
+    num_samples: int
+    sha256: str
+    phones: list[PhoneSegment] | None
+
+
+def _utterance_draws(
+    context: WorkerContext, unit: WorkUnit, utterances: list[Utterance]
+) -> list[tuple[np.random.Generator, float, float]]:
+    """Per utterance: its generator, speaking-rate jitter and vocal-tract scale jitter (drawn)."""
     split_code = SPLITS.index(unit.split)
-    results, todo = [], []
+    draws = []
+    for utt in utterances:
+        rng = np.random.default_rng([context.seed, STREAM_UTT, split_code, utt.number])
+        rate = float(rng.uniform(0.95, 1.05))
+        scale = 1 + float(rng.uniform(-1, 1)) * context.channel.scale_jitter
+        draws.append((rng, rate, scale))
+    return draws
+
+
+def render_unit(unit: WorkUnit) -> list[RenderedUtterance]:
+    """Synthesise and write one unit's missing utterances, and time the phones of every utterance
+    whose engine gives timings (existing files are re-timed by the engine, not re-rendered)."""
+    context = _CONTEXT
+    speaker = unit.speaker
+    timed = speaker.engine in TIMED_ENGINES
+    existing: dict[str, np.ndarray] = {}
     for utt in unit.utterances:
         path = audio_path(context.out, unit.split, utt.utt_id)
         if path.is_file():  # written atomically, so an existing file is complete
-            samples, _ = soundfile.read(path, dtype="int16")
-            results.append((utt.utt_id, len(samples), samples_sha256(samples)))
-        else:
-            todo.append(utt)
+            existing[utt.utt_id] = soundfile.read(path, dtype="int16")[0]
+    results = [
+        RenderedUtterance(u, len(x), samples_sha256(x), None)
+        for u, x in existing.items()
+        if not timed
+    ]
+    todo = [u for u in unit.utterances if timed or u.utt_id not in existing]
     if not todo:
         return results
-    rngs = [np.random.default_rng([context.seed, STREAM_UTT, split_code, u.number]) for u in todo]
-    jitters = [
-        (float(r.uniform(0.95, 1.05)), 1 + float(r.uniform(-1, 1)) * context.channel.scale_jitter)
-        for r in rngs
-    ]
-    speaker = unit.speaker
+    draws = _utterance_draws(context, unit, todo)
     # The engine speaks slower by the vocal-tract scale, which resampling then speeds up again.
-    rates = [speaker.rate * rate / (speaker.formant_scale * scale) for rate, scale in jitters]
+    rates = [speaker.rate * rate / (speaker.formant_scale * scale) for _, rate, scale in draws]
     raws = synthesize(speaker, [u.text for u in todo], rates, context.espeak_path)
     room = None
     if speaker.reverb_s > 0:
         room_rng = np.random.default_rng([context.seed, STREAM_ROOM, unit.speaker_number])
         room = room_impulse(speaker.reverb_s, room_rng)
-    for utt, (raw, raw_rate), (_, scale), rng in zip(todo, raws, jitters, rngs):
-        samples = render(raw, raw_rate, speaker, scale, rng, context.babble, context.channel, room)
-        path = audio_path(context.out, unit.split, utt.utt_id)
-        with atomic_path(path) as tmp:
-            soundfile.write(tmp, samples, SAMPLE_RATE, subtype="PCM_16", format="FLAC")
-        results.append((utt.utt_id, len(samples), samples_sha256(samples)))
+    for utt, raw, (rng, _, jitter) in zip(todo, raws, draws):
+        pads = draw_pads(rng, context.channel)
+        samples = existing.get(utt.utt_id)
+        if samples is None:
+            samples = render(
+                raw.samples, raw.rate, speaker, jitter, rng, context.babble, context.channel,
+                room, pads,
+            )  # fmt: skip
+            with atomic_path(audio_path(context.out, unit.split, utt.utt_id)) as tmp:
+                soundfile.write(tmp, samples, SAMPLE_RATE, subtype="PCM_16", format="FLAC")
+        else:
+            _check_retimed(utt, raw, speaker.formant_scale * jitter, room, pads, len(samples))
+        phones = utterance_phones(raw, speaker.formant_scale * jitter, pads[0], len(samples))
+        results.append(RenderedUtterance(utt.utt_id, len(samples), samples_sha256(samples), phones))
     return results
+
+
+def _check_retimed(
+    utt: Utterance, raw: EngineAudio, scale: float, room: np.ndarray | None,
+    pads: tuple[int, int], num_samples: int,
+) -> None:  # fmt: skip
+    """Refuse to time an existing file with engine output that would not have made it."""
+    room_length = 0 if room is None else len(room)
+    expected = rendered_length(len(raw.samples), raw.rate, scale, room_length, pads)
+    if expected != num_samples:
+        raise SynthesisError(
+            f"utterance {utt.utt_id}: the engine now gives audio of {expected} samples after the "
+            f"channel, its FLAC has {num_samples}; the engine changed since the corpus was made, "
+            "so its timings would not fit: re-make the corpus in a new folder"
+        )
+
+
+def utterance_phones(
+    raw: EngineAudio, vocal_tract_scale: float, lead_samples: int, num_samples: int
+) -> list[PhoneSegment] | None:
+    """The engine's phones in the timeline of the utterance ``render`` makes of ``raw`` with
+    that vocal-tract scale, leading padding and final length; None for an engine without timings."""
+    if raw.phones is None:
+        return None
+    return corpus_alignment(
+        raw.phones,
+        len(raw.samples) / raw.rate,
+        vocal_tract_time_scale(raw.rate, vocal_tract_scale),
+        lead_samples / SAMPLE_RATE,
+        num_samples / SAMPLE_RATE,
+    )
 
 
 def babble_talkers(seed: int) -> list[Speaker]:
@@ -121,8 +199,8 @@ def make_babble(
     babble = np.zeros(length)
     for k, speaker in enumerate(babble_talkers(seed)):
         text = " ".join(sentences[3 * k : 3 * k + 3])
-        raw, rate = synthesize(speaker, [text], [1.0], espeak_path)[0]
-        voice = np.resize(resample(raw, rate), length)
+        raw = synthesize(speaker, [text], [1.0], espeak_path)[0]
+        voice = np.resize(resample(raw.samples, raw.rate), length)
         babble += voice / max(float(np.sqrt(np.mean(voice**2))), 1e-9)
     return babble / np.sqrt(BABBLE_TALKERS)
 
@@ -147,7 +225,7 @@ def _run_units(units: list[WorkUnit], context: WorkerContext, nj: int, desc: str
     # Festival units are slowest; starting them first balances the workers.
     units = sorted(units, key=lambda u: (u.speaker.engine != "festival", -len(u.utterances)))
     total = sum(len(u.utterances) for u in units)
-    with tqdm(total=total, desc=desc, unit="utt", mininterval=1.0) as bar:
+    with progress_bar(total=total, desc=desc, unit="utt", mininterval=1.0) as bar:
         if nj <= 1:
             _init_worker(context)
             results = map(render_unit, units)
@@ -162,19 +240,30 @@ def _run_units(units: list[WorkUnit], context: WorkerContext, nj: int, desc: str
 
 
 def _save_split(
-    out: Path, split: str, units: list[WorkUnit], rendered: dict[str, tuple[int, str]]
+    out: Path, split: str, units: list[WorkUnit], rendered: dict[str, RenderedUtterance]
 ) -> None:
     data = DataDir()
     for unit in units:
         for utt in unit.utterances:
-            num_samples, sha = rendered[utt.utt_id]
+            num_samples = rendered[utt.utt_id].num_samples
             data.wav_scp[utt.utt_id] = str(audio_path(out, split, utt.utt_id).resolve())
             data.text[utt.utt_id] = utt.text
             data.utt2spk[utt.utt_id] = unit.speaker.spk_id
             data.utt2dur[utt.utt_id] = num_samples / SAMPLE_RATE
             data.utt2num_samples[utt.utt_id] = num_samples
     data.save(out / split)
-    write_table(out / "local" / f"{split}.utt2sha256", {k: v[1] for k, v in rendered.items()})
+    write_table(out / "local" / f"{split}.utt2sha256", {k: v.sha256 for k, v in rendered.items()})
+
+
+def _save_phones(out: Path, split: str, rendered: dict[str, RenderedUtterance]) -> None:
+    """Write ``<split>/phones`` for the utterances with timings; log how many are left out."""
+    alignments = {utt: r.phones for utt, r in rendered.items() if r.phones is not None}
+    path = write_phone_alignments(out / split, alignments)
+    untimed = len(rendered) - len(alignments)
+    logger.info(
+        "%s: phone alignments of %d of %d utterances (%d espeak-ng utterances left out: "
+        "espeak-ng gives no phone timings)", path, len(alignments), len(rendered), untimed,
+    )  # fmt: skip
 
 
 def save_speakers(out: Path, speakers: dict[str, list[tuple[int, Speaker]]]) -> None:
@@ -217,14 +306,18 @@ def generate(plan: CorpusPlan, seed: int, out: str | Path, nj: int = 1) -> str:
     """Make (or finish) the corpus of ``plan`` and ``seed`` under ``out``; returns its digest.
 
     A split whose ``local/<split>.done`` marker exists is not made again; inside an unfinished
-    split, existing FLAC files are kept. Writes ``out/<split>/`` data dirs, ``out/audio/``,
-    ``out/lm/text.txt`` and ``out/local/digest.txt``.
+    split, existing FLAC files are kept. A finished split without a ``phones`` table (a corpus
+    made before alignments existed) gets one from the engines' timings, its audio untouched.
+    Writes ``out/<split>/`` data dirs (with ``phones``), ``out/audio/``, ``out/lm/text.txt`` and
+    ``out/local/digest.txt``.
     """
     out = Path(out)
     _check_stamp(out, plan, seed)
     done = {split: out / "local" / f"{split}.done" for split in SPLITS}
     lm_path, digest_path = out / "lm" / "text.txt", out / "local" / "digest.txt"
-    if all(m.is_file() for m in done.values()) and lm_path.is_file() and digest_path.is_file():
+    untimed = [split for split in SPLITS if not (out / split / PHONES_FILE).is_file()]
+    finished = all(m.is_file() for m in done.values()) and lm_path.is_file()
+    if finished and digest_path.is_file() and not untimed:
         logger.info("%s: corpus already complete", out)
         return corpus_digest(out, plan, seed)
     pools = build_pools(
@@ -246,12 +339,15 @@ def generate(plan: CorpusPlan, seed: int, out: str | Path, nj: int = 1) -> str:
         out, seed, espeak_path, make_babble(seed, pools.lm, espeak_path), plan.channel
     )
     for split in SPLITS:
-        if done[split].is_file():
+        if done[split].is_file() and split not in untimed:
             continue
-        rendered: dict[str, tuple[int, str]] = {}
-        for results in _run_units(units[split], context, nj, f"synth {plan.name} {split}"):
-            rendered.update({utt: (n, sha) for utt, n, sha in results})
-        _save_split(out, split, units[split], rendered)
+        verb = "time phones of" if done[split].is_file() else "synth"
+        rendered: dict[str, RenderedUtterance] = {}
+        for results in _run_units(units[split], context, nj, f"{verb} {plan.name} {split}"):
+            rendered.update({r.utt_id: r for r in results})
+        if not done[split].is_file():
+            _save_split(out, split, units[split], rendered)
+        _save_phones(out, split, rendered)
         atomic_write_text(done[split], "")
     atomic_write_text(lm_path, "".join(f"{s}\n" for s in pools.lm))
     digest = corpus_digest(out, plan, seed)

@@ -12,10 +12,12 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import soundfile
 
+from speechssl.data.synth.timing import EnginePhones, parse_festival_segs, parse_flite_durations
 from speechssl.io.atomic import atomic_write_text
 
 ENGINES = ("flite", "festival", "espeak")
@@ -84,6 +86,14 @@ class SynthesisError(ValueError):
     """A TTS engine failed; the message names the engine, voice and sentence."""
 
 
+class EngineAudio(NamedTuple):
+    """One sentence as the engine spoke it, before any channel effect."""
+
+    samples: np.ndarray  # (T,) float64
+    rate: int  # sample rate of ``samples`` (Hz)
+    phones: EnginePhones | None  # phone end times in ``samples``' timeline; None: engine gives none
+
+
 def _run(command: list[str], what: str) -> bytes:
     try:
         done = subprocess.run(command, capture_output=True, check=False)
@@ -150,8 +160,9 @@ def _system_espeak_data() -> str:
 
 def synthesize(
     speaker: Speaker, texts: list[str], rates: list[float], espeak_path: Path | None
-) -> list[tuple[np.ndarray, int]]:
-    """Raw engine audio for each sentence: list of (samples (T,) float64, sample_rate).
+) -> list[EngineAudio]:
+    """Raw engine audio for each sentence, with the engine's phone timings where it gives them
+    (flite, festival; not espeak-ng).
 
     ``rates`` are per-utterance speaking-rate factors (speaker rate times jitter).
     """
@@ -163,13 +174,14 @@ def synthesize(
         if speaker.engine == "flite":
             with tempfile.TemporaryDirectory(prefix="flite") as tmp:
                 out = Path(tmp) / "out.wav"
-                _run(
+                durations = _run(
                     [
                         "flite",
                         "-voice",
                         speaker.voice,
                         "--setf",
                         f"duration_stretch={1 / rate:.4f}",
+                        "-psdur",
                         "-t",
                         text,
                         "-o",
@@ -177,7 +189,8 @@ def synthesize(
                     ],
                     what,
                 )
-                results.append(_read_wav(out, what))
+                phones = parse_flite_durations(durations.decode(errors="replace"), what)
+                results.append(EngineAudio(*_read_wav(out, what), phones))
         elif speaker.engine == "espeak":
             if espeak_path is None:
                 raise SynthesisError("espeak speakers need the private data folder (espeak_path)")
@@ -194,15 +207,13 @@ def synthesize(
                 ],
                 what,
             )
-            results.append(_read_wav(wav, what))
+            results.append(EngineAudio(*_read_wav(wav, what), None))
         else:
             raise SynthesisError(f"unknown engine '{speaker.engine}'; known: {', '.join(ENGINES)}")
     return results
 
 
-def _festival(
-    speaker: Speaker, texts: list[str], rates: list[float]
-) -> list[tuple[np.ndarray, int]]:
+def _festival(speaker: Speaker, texts: list[str], rates: list[float]) -> list[EngineAudio]:
     """All sentences in one festival process: its start-up costs more than a sentence."""
     if shutil.which("festival") is None:
         raise SynthesisError("festival not found: install it (local/install.sh)")
@@ -210,7 +221,9 @@ def _festival(
         lines = [f"(voice_{speaker.voice})"]
         for i, (text, rate) in enumerate(zip(texts, rates)):
             lines.append(f"(Parameter.set 'Duration_Stretch {1 / rate:.4f})")
-            lines.append(f'(utt.save.wave (SynthText "{text}") "{tmp}/{i}.wav" \'riff)')
+            lines.append(f'(set! speechssl_utt (SynthText "{text}"))')
+            lines.append(f'(utt.save.wave speechssl_utt "{tmp}/{i}.wav" \'riff)')
+            lines.append(f'(utt.save.segs speechssl_utt "{tmp}/{i}.segs")')
         script = Path(tmp) / "batch.scm"
         script.write_text("\n".join(lines) + "\n", encoding="utf-8")
         _run(["festival", "--batch", str(script)], f"festival voice {speaker.voice}")
@@ -218,7 +231,9 @@ def _festival(
         for i, text in enumerate(texts):
             path = Path(tmp) / f"{i}.wav"
             what = f"festival voice {speaker.voice} ('{text[:40]}')"
-            if not path.is_file():
+            segs = path.with_suffix(".segs")
+            if not path.is_file() or not segs.is_file():
                 raise SynthesisError(f"{what}: festival wrote no audio (is the voice installed?)")
-            results.append(_read_wav(path, what))
+            phones = parse_festival_segs(segs.read_text(encoding="utf-8"), what)
+            results.append(EngineAudio(*_read_wav(path, what), phones))
     return results

@@ -13,8 +13,7 @@ import tarfile
 import zlib
 from pathlib import Path, PurePosixPath
 
-from tqdm import tqdm
-
+from speechssl.progress import ProgressBar, progress_bar
 from speechssl.recipes.librispeech.fetch import DownloadError
 
 logger = logging.getLogger(__name__)
@@ -25,7 +24,7 @@ DONE_MARKER = ".speechssl-done"
 class _ProgressReader:
     """File wrapper that advances a tqdm bar by the compressed bytes read."""
 
-    def __init__(self, raw, bar: tqdm) -> None:
+    def __init__(self, raw, bar: ProgressBar) -> None:
         self.raw = raw
         self.bar = bar
 
@@ -64,7 +63,7 @@ def _unpack(archive: Path, tmp: Path, allowed_root: str) -> int:
     size = archive.stat().st_size
     use_filter = hasattr(tarfile, "data_filter")
     try:
-        with open(archive, "rb") as raw, tqdm(
+        with open(archive, "rb") as raw, progress_bar(
             total=size, unit="B", unit_scale=True, desc=f"extract {archive.name}", leave=False
         ) as bar:
             with gzip.GzipFile(fileobj=_ProgressReader(raw, bar)) as stream:

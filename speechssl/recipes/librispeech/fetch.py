@@ -15,7 +15,7 @@ import urllib.request
 from pathlib import Path
 from typing import BinaryIO
 
-from tqdm import tqdm
+from speechssl.progress import progress_bar
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def is_url(source: str) -> bool:
 def _copy(reader: BinaryIO, out: BinaryIO, total: int | None, done: int, label: str) -> int:
     """Copy ``reader`` to ``out`` in chunks with a progress bar; returns the bytes copied."""
     copied = 0
-    with tqdm(total=total, initial=done, unit="B", unit_scale=True, desc=label, leave=False) as bar:
+    with progress_bar(total=total, initial=done, unit="B", unit_scale=True, desc=label, leave=False) as bar:
         while True:
             chunk = reader.read(CHUNK_BYTES)
             if not chunk:
@@ -130,7 +130,7 @@ def file_digest(path: Path, algorithm: str) -> str:
     """Hex digest of ``path`` (md5, sha1, sha256...), read in chunks with a progress bar."""
     hasher = hashlib.new(algorithm)
     size = path.stat().st_size
-    with open(path, "rb") as reader, tqdm(
+    with open(path, "rb") as reader, progress_bar(
         total=size, unit="B", unit_scale=True, desc=f"{algorithm} {path.name}", leave=False
     ) as bar:
         while True:

@@ -9,12 +9,11 @@ import gzip
 import logging
 from pathlib import Path
 
-from tqdm import tqdm
-
 from speechssl.io.atomic import atomic_path
 from speechssl.lm.build import KenLMError, LMFiles, find_kenlm_tool
 from speechssl.lm.build import _run_streaming as run_streaming
 from speechssl.lm.lexicon import write_lexicon, write_tokens
+from speechssl.progress import progress_bar
 from speechssl.recipes.librispeech.prep import PrepError
 from speechssl.text.tokenizer import LetterTokenizer
 
@@ -42,7 +41,7 @@ def official_words(lexicon: Path) -> list[str]:
 
 def _gunzip(source: Path, dest: Path) -> None:
     """Decompress ``source`` to ``dest`` with a progress bar over the compressed bytes."""
-    with open(source, "rb") as raw, tqdm(
+    with open(source, "rb") as raw, progress_bar(
         total=source.stat().st_size, unit="B", unit_scale=True, desc=f"gunzip {source.name}", leave=False
     ) as bar, open(dest, "wb") as out:
         with gzip.GzipFile(fileobj=raw) as stream:

@@ -9,10 +9,9 @@ import logging
 import re
 from pathlib import Path
 
-from tqdm import tqdm
-
 from speechssl.io.audio import SAMPLE_RATE, AudioError, audio_info
 from speechssl.io.kaldi_dir import DataDir
+from speechssl.progress import progress_bar
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +54,7 @@ def scan_chapter_tree(root: Path, desc: str = "") -> DataDir:
     if not transcripts:
         raise PrepError(f"{root}: no '<speaker>/<chapter>/*.trans.txt' found; is this a LibriSpeech part?")
     data = DataDir()
-    for trans in tqdm(transcripts, desc=desc or f"scan {root.name}", unit="chapter", leave=False):
+    for trans in progress_bar(transcripts, desc=desc or f"scan {root.name}", unit="chapter", leave=False):
         chapter_dir = trans.parent
         texts = read_transcripts(trans)
         flacs = {p.stem for p in chapter_dir.glob("*.flac")}
