@@ -134,8 +134,9 @@ def test_fused_step_drops_a_non_finite_step_on_the_device():
     trainer.pop_logs()
     assert trainer.skipped_steps == 1 and trainer.num_updates == 2
     trainer.train_step([_batch()])
-    with pytest.raises(TrainingDiverged, match="2 steps in a row"):
+    with pytest.raises(TrainingDiverged, match="2 steps in a row") as failure:
         trainer.pop_logs()
+    assert "last batch on rank 0: spk-a, spk-b" in str(failure.value)  # the step's own batch
 
 
 def test_static_lengths_pad_batches_to_a_few_shapes():
@@ -153,6 +154,11 @@ def test_static_lengths_pad_batches_to_a_few_shapes():
     assert batch.labels.shape == (2, 200) and batch.label_lengths.tolist() == [62, 53]
     assert int(batch.labels[0, 62]) == LABEL_PAD and float(batch.audio[1, 17000:].abs().sum()) == 0.0
     assert collate(examples).audio.shape == (2, 20000)
+    broken = Example("spk-c", torch.zeros(0).numpy(), problem="spk-c: empty audio")
+    batch = collate([broken, *examples], bounds)  # a bad utterance is left out, shapes unchanged
+    assert batch.utt_ids == ["spk-a", "spk-b"] and batch.skipped == {"spk-c": "spk-c: empty audio"}
+    assert batch.audio.shape == (2, 32000) and batch.labels.shape == (2, 200)
+    assert collate([broken], bounds).audio.shape == (0, 0)
 
 
 def test_configs_check_the_new_options():
