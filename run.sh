@@ -16,13 +16,13 @@ stop_stage=100
 nj=2                   # parallel jobs for data generation and feature dumping
 seed=1
 plan=mini              # corpus size plan: mini (default) or smoke (seconds, for trying the recipe)
-objective=all          # wav2vec2 | hubert | data2vec | data2vec2 | all
+objective=all          # a name listed by 'speechssl pretrain --list-objectives', or all
 data=data
 exp=exp
 model=tiny             # backbone config: conf/model/$model.yaml
 mfcc_clusters=100      # HuBERT iteration 1: k-means on MFCC
 layer_clusters=100     # HuBERT iteration 2: k-means on a layer of the iteration-1 model
-hubert_layer=2         # layer of the iteration-1 model to cluster (BASE: 6 of 12; tiny: 2 of 4)
+label_layer=2          # iterations 2+: layer of the previous model to cluster (BASE: 6 of 12; tiny: 2 of 4)
 kmeans_percent=0.2     # fraction of the training frames used to fit k-means
 lm_order=3
 lm_weights=0.5,1,2     # LM weight grid tuned on dev
@@ -45,17 +45,10 @@ asr_hidden=128         # BiLSTM units per direction of the ASR probe head (SUPER
 . local/parse_options.sh
 . local/log.sh
 
-if [ "$objective" = all ]; then
-  objectives="wav2vec2 hubert data2vec data2vec2"
-else
-  objectives=$objective
-fi
 # Pre-training on the mini corpus skips the validation loss (it costs more than it tells here).
 # Equal compute: every objective stops at the same analytic training FLOPs, on any machine.
 pretrain_overrides=(--set "data.train=$data/pretrain" --set 'data.valid=""'
   --set "trainer.max_updates=${pretrain_updates:-0}")
-objective_flops=(--set "trainer.max_flops=${pretrain_gflops}e9")
-hubert_iteration_flops=(--set "trainer.max_flops=$((pretrain_gflops / 2))e9")
 finetune_overrides=(--set "data.train=$data/train" --set "data.valid=$data/dev")
 pretrain_overrides+=(--set "trainer.device=$device")
 finetune_overrides+=(--set "trainer.device=$device")
@@ -73,6 +66,22 @@ if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
 fi
 
 . ./path.sh
+
+# What each objective needs comes from the registry: NAME NEEDS_LABELS ITERATIONS per line.
+objective_table=$(speechssl pretrain --list-objectives)
+if [ "$objective" = all ]; then objectives=$(cut -d' ' -f1 <<<"$objective_table" | xargs); else objectives=$objective; fi
+needs_labels() { [ "$(awk -v n="$1" '$1 == n {print $2}' <<<"$objective_table")" = true ]; }
+iterations() { awk -v n="$1" '$1 == n {print $3}' <<<"$objective_table"; }
+for obj in $objectives; do
+  [ -n "$(iterations "$obj")" ] || { echo "$0: unknown objective '$obj': $(cut -d' ' -f1 <<<"$objective_table" | xargs)" >&2; exit 1; }
+done
+# Iteration i of an objective lives in exp/pretrain/NAME (i = 1) or NAME_iter<i>; equal compute: the
+# iterations share the objective's budget. Its final model is what fine-tuning and the probes get.
+run_name() { if [ "$2" -eq 1 ]; then echo "$1"; else echo "${1}_iter$2"; fi; }
+final_model() { run_name "$1" "$(iterations "$1")"; }
+budget() { echo "trainer.max_flops=$((pretrain_gflops / $(iterations "$1")))e9"; }
+labelled=""
+for obj in $objectives; do needs_labels "$obj" && labelled+=" $obj"; done
 
 if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
   log "Stage 1: synthesise the $plan corpus into $data/{pretrain,train,dev,test} and $data/lm"
@@ -92,43 +101,48 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
     speechssl lm build --text "$data/lm/text.txt" --order "$lm_order" --out "$exp/lm"
 fi
 
-if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
-  log "Stage 4: HuBERT iteration-1 labels: MFCC -> k-means (K=$mfcc_clusters) -> $exp/labels/mfcc"
+if [ $stage -le 4 ] && [ $stop_stage -ge 4 ] && [ -n "$labelled" ]; then
+  log "Stage 4: iteration-1 labels of ($labelled ): MFCC -> k-means (K=$mfcc_clusters) -> $exp/labels/mfcc"
   local/hubert_labels.sh --train-data "$data/pretrain" --valid-data "$data/dev" \
     --feats "$exp/features/mfcc" --clusters "$mfcc_clusters" --percent "$kmeans_percent" \
     --seed "$seed" --nj "$nj" --out "$exp/labels/mfcc"
 fi
 
+pretrain() {  # pretrain OBJECTIVE ITERATION [LABEL_DIR]: one pre-training run from scratch
+  local labels=()
+  [ -n "${3:-}" ] && labels=(--set "data.labels=$3/train")
+  local/run_once.sh "$exp/pretrain/$(run_name "$1" "$2")" \
+    speechssl pretrain --config "conf/pretrain/${1}_${model}.yaml" --exp-dir "$exp/pretrain/$(run_name "$1" "$2")" \
+      "${labels[@]}" "${pretrain_overrides[@]}" --set "$(budget "$1")" --resume
+}
+
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
   log "Stage 5: pre-train ($objectives) with the $model backbone"
   for obj in $objectives; do
-    labels=() budget=("${objective_flops[@]}")
-    [ "$obj" = hubert ] && labels=(--set "data.labels=$exp/labels/mfcc/train") budget=("${hubert_iteration_flops[@]}")
-    local/run_once.sh "$exp/pretrain/$obj" \
-      speechssl pretrain --config "conf/pretrain/${obj}_${model}.yaml" --exp-dir "$exp/pretrain/$obj" \
-        "${labels[@]}" "${pretrain_overrides[@]}" "${budget[@]}" --resume
+    if needs_labels "$obj"; then pretrain "$obj" 1 "$exp/labels/mfcc"; else pretrain "$obj" 1; fi
   done
 fi
 
-if [ $stage -le 6 ] && [ $stop_stage -ge 6 ] && [[ " $objectives " == *" hubert "* ]]; then
-  # As in the paper, iteration 2 trains a fresh model on the new labels; compute counts both.
-  log "Stage 6: HuBERT iteration 2: layer $hubert_layer features -> k-means (K=$layer_clusters) -> pre-train"
-  local/hubert_labels.sh --train-data "$data/pretrain" --valid-data "$data/dev" \
-    --feats "$exp/features/hubert_iter1_layer$hubert_layer" \
-    --checkpoint "$exp/pretrain/hubert" --layer "$hubert_layer" --clusters "$layer_clusters" \
-    --percent "$kmeans_percent" --seed "$seed" --nj "$nj" --out "$exp/labels/hubert_iter1"
-  local/run_once.sh "$exp/pretrain/hubert_iter2" \
-    speechssl pretrain --config "conf/pretrain/hubert_${model}.yaml" \
-      --exp-dir "$exp/pretrain/hubert_iter2" --set "data.labels=$exp/labels/hubert_iter1/train" \
-      "${pretrain_overrides[@]}" "${hubert_iteration_flops[@]}" --resume
+if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
+  # As in the HuBERT paper, each later iteration trains a fresh model on labels of the previous one's
+  # layer; the report counts the compute of all of them.
+  for obj in $objectives; do
+    for iteration in $(seq 2 "$(iterations "$obj")"); do
+      previous=$(run_name "$obj" $((iteration - 1)))
+      log "Stage 6: $obj iteration $iteration: layer $label_layer of $previous -> k-means (K=$layer_clusters) -> pre-train"
+      local/hubert_labels.sh --train-data "$data/pretrain" --valid-data "$data/dev" \
+        --feats "$exp/features/${obj}_iter$((iteration - 1))_layer$label_layer" \
+        --checkpoint "$exp/pretrain/$previous" --layer "$label_layer" --clusters "$layer_clusters" \
+        --percent "$kmeans_percent" --seed "$seed" --nj "$nj" --out "$exp/labels/${obj}_iter$((iteration - 1))"
+      pretrain "$obj" "$iteration" "$exp/labels/${obj}_iter$((iteration - 1))"
+    done
+  done
 fi
 
 # Fine-tuning targets: the scratch baseline (one run per seed) and the final model of every objective.
 finetune_names="scratch"
 for seed_index in $(seq 2 "$scratch_seeds"); do finetune_names+=" scratch_seed$seed_index"; done
-for obj in $objectives; do
-  if [ "$obj" = hubert ]; then finetune_names+=" hubert_iter2"; else finetune_names+=" $obj"; fi
-done
+for obj in $objectives; do finetune_names+=" $(final_model "$obj")"; done
 
 if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
   log "Stage 7: CTC fine-tuning on letters, equal budget for: $finetune_names"
@@ -156,9 +170,13 @@ if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
   done
 fi
 
-if [ $stage -le 9 ] && [ $stop_stage -ge 9 ] && [[ " $objectives " == *" hubert "* ]]; then
-  log "Stage 9: HuBERT label quality (PNMI, purity) on dev against its true phones ($data/dev/phones)"
-  for labels in "$exp/labels/mfcc/valid" "$exp/labels/hubert_iter1/valid"; do
+if [ $stage -le 9 ] && [ $stop_stage -ge 9 ] && [ -n "$labelled" ]; then
+  log "Stage 9: label quality (PNMI, purity) on dev against its true phones ($data/dev/phones)"
+  label_dirs=("$exp/labels/mfcc/valid")
+  for obj in $labelled; do
+    for iteration in $(seq 2 "$(iterations "$obj")"); do label_dirs+=("$exp/labels/${obj}_iter$((iteration - 1))/valid"); done
+  done
+  for labels in "${label_dirs[@]}"; do
     speechssl kmeans quality --labels "$labels" --phones "$data/dev"
   done
 fi

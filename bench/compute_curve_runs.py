@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.common import REPO_ROOT
+from speechssl.objectives import OBJECTIVES
 from speechssl.io.atomic import atomic_write_text
 from speechssl.train.budget import read_milestones
 from speechssl.train.monitor import read_jsonl
@@ -80,13 +81,13 @@ def unit_flops(objective: str, plan: CurvePlan) -> float:
 
 
 def print_units(plan: CurvePlan, objectives: list[str], recipe_gflops: float) -> None:
-    """Per objective: 1x, mean FLOPs per update, and the updates run.sh's budget gives (HuBERT: per
-    iteration, half the budget each)."""
+    """Per objective: 1x, mean FLOPs per update, and the updates run.sh's budget gives (objectives
+    with several iterations: the budget shared between them)."""
     import numpy as np
 
     for objective in objectives:
         cumulative = planned(objective, plan, 4 * UNIT_UPDATES)
-        budget = recipe_gflops * 1e9 / (2 if objective == "hubert" else 1)
+        budget = recipe_gflops * 1e9 / OBJECTIVES[objective][0].iterations  # run.sh: iterations share it
         updates = int(np.searchsorted(cumulative, budget) + 1)
         print(f"{objective}: 1x = {cumulative[UNIT_UPDATES - 1]:.4e} FLOPs "
               f"({cumulative[UNIT_UPDATES - 1] / UNIT_UPDATES:.4e} per update); "
@@ -174,10 +175,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(REPO_ROOT / "data" / "pretrain"))
     parser.add_argument("--labels", default=str(REPO_ROOT / "exp" / "labels" / "mfcc" / "train"))
-    parser.add_argument("--out", type=Path, default=Path("/work/runs/curves"))
-    parser.add_argument("--plan", nargs="+", default=["hubert:8", "wav2vec2:8", "data2vec:8", "data2vec2:8",
-                                                        "hubert:32", "data2vec2:32"],
-                        help="OBJECTIVE:UNITS entries, run in order")
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "exp" / "compute_curves")
+    parser.add_argument("--plan", nargs="+", default=[f"{name}:8" for name in OBJECTIVES],
+                        help="OBJECTIVE:UNITS entries, run in order (default: every objective to 8x; "
+                             "the issue's runs: hubert:8 wav2vec2:8 data2vec:8 data2vec2:8 hubert:32 data2vec2:32)")
     parser.add_argument("--print-units", type=float, default=None, metavar="RECIPE_GFLOPS",
                         help="only print each objective's 1x and the updates of this run.sh budget")
     args = parser.parse_args(argv)

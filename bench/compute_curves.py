@@ -15,6 +15,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from bench.common import REPO_ROOT, RESULTS_DIR, base_parser, finish, machine_info, result_name, setup_device
+from speechssl.objectives import OBJECTIVES
 from speechssl.train.budget import read_milestones
 
 
@@ -205,9 +206,9 @@ def run_probes(points, settings: ProbeSettings, probe_seeds: list[int], random_s
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = base_parser(__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=Path, default=Path("/work/runs/curves"),
+    parser.add_argument("--runs", type=Path, default=REPO_ROOT / "exp" / "compute_curves",
                         help="folder of <objective>/ curve runs (unit.json, milestones.json)")
-    parser.add_argument("--objectives", nargs="+", default=["wav2vec2", "hubert", "data2vec", "data2vec2"])
+    parser.add_argument("--objectives", nargs="+", default=list(OBJECTIVES), help="default: every objective")
     parser.add_argument("--data", type=Path, default=REPO_ROOT / "data", help="DATA_ROOT with train/ and dev/")
     parser.add_argument("--work", type=Path, default=REPO_ROOT / "exp" / "bench_compute_curves",
                         help="probe outputs and the hidden-state cache")

@@ -5,7 +5,7 @@
 #
 # Here, once:   ./run.sh --stop-stage 4 && local/gpu_pack.sh          (wheels + Opus corpus + LM)
 # Device call:  run(command="bash bench/gpu_study.sh", carry=[".whl", ".gpu"], timeout_s=600)
-# CPU dry run:  bench/gpu_study.sh --device cpu --scale smoke --packed DIR --out DIR (tests/bench)
+# CPU dry run:  bench/gpu_study.sh --device cpu --scale smoke --packed DIR --work DIR --out DIR (tests/bench)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,7 +13,7 @@ device=cuda
 scale=gpu            # gpu: the study's budgets; smoke: seconds on a CPU (the suite's dry run)
 packed=.gpu          # local/gpu_pack.sh output: data/ (Opus) and lm/
 out=${OUT:-exp/gpu_study}
-work=/tmp/gpu_study  # decoded corpus and experiment folders (not carried back)
+work=/tmp/gpu_study  # --work: decoded corpus and experiment folders (not carried back)
 nj=16
 . local/parse_options.sh
 . local/log.sh
@@ -24,7 +24,7 @@ case $scale in
   gpu) gflops=1162500 ft_updates=2000 probe_updates=3000 asr_updates=1000 asr_hidden=256
        precision=bf16 pt_tokens=3200000 ft_tokens=1600000 scratch_seeds=3 random_seeds=3 ;;
   smoke) gflops=40 ft_updates=2 probe_updates=2 asr_updates=1 asr_hidden=8
-       precision=fp32 pt_tokens=160000 ft_tokens=240000 scratch_seeds=2 random_seeds=2 nj=1 ;;
+       precision=fp32 pt_tokens=160000 ft_tokens=240000 scratch_seeds=1 random_seeds=1 nj=1 ;;
   *) echo "bench/gpu_study.sh: --scale gpu or smoke, got '$scale'" >&2; exit 1 ;;
 esac
 

@@ -55,6 +55,35 @@ def _references(data_dir: str) -> dict[str, str] | None:
     return read_table(text) if text.is_file() else None
 
 
+def _tuned_beam(args, exp_dir: Path, checkpoint: Path, lm_path: Path, beam, make_decoder, emissions_of) -> tuple:
+    """(beam config with the LM weight / word score tuned on ``--tune-on``, its report entry).
+
+    One tuning per (model, dev set, LM, grid) is kept in ``EXP/lm_tuning/``; decoding the other
+    splits of the same model reuses it instead of searching the grid again.
+    """
+    from speechssl.decode.emissions import fingerprint
+    from speechssl.decode.tune import load_tuning, parse_grid, save_tuning, tune_lm_weights, tuning_key
+
+    dev_refs = _references(args.tune_on)
+    if dev_refs is None:
+        raise ValueError(f"--tune-on {args.tune_on}: no text file to tune against")
+    grids = parse_grid(args.lm_weights, "--lm-weights"), parse_grid(args.word_scores, "--word-scores")
+    record = exp_dir / "lm_tuning" / f"{Path(args.tune_on).name}-{args.checkpoint}.json"
+    text = (Path(args.tune_on) / "text").stat()  # new references are a new tuning too
+    source = f"{fingerprint(checkpoint, args.tune_on)}:{text.st_size}:{text.st_mtime_ns}"
+    key = tuning_key(source, lm_path, beam, *grids)
+    tuned = load_tuning(record, key, beam)
+    reused = tuned is not None
+    if tuned is None:
+        tuned = tune_lm_weights(emissions_of(args.tune_on), dev_refs, make_decoder, beam, *grids)
+        save_tuning(record, key, tuned)
+    logger.info("LM weight %g, word score %g (%s %s)", tuned.best.lm_weight, tuned.best.word_score,
+                "reused from" if reused else "tuned, saved in", record)
+    entry = {"data": str(args.tune_on), "best_wer": tuned.best_wer, "best_cer": tuned.best_cer,
+             "trials": tuned.trials, "record": str(record), "reused": reused}
+    return tuned.best, entry
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
@@ -65,7 +94,6 @@ def run(args: argparse.Namespace) -> int:
         prepare_lexicon,
     )
     from speechssl.decode.emissions import cached_emissions, greedy_texts
-    from speechssl.decode.tune import parse_grid, tune_lm_weights
     from speechssl.finetune import load_finetuned
     from speechssl.io.atomic import atomic_write_text
     from speechssl.score import score_texts
@@ -108,19 +136,8 @@ def run(args: argparse.Namespace) -> int:
             return BeamDecoder(lexicon, tokens, tokenizer, lm_path, config)
 
         if args.tune_on:
-            dev_emissions = emissions_of(args.tune_on)
-            dev_refs = _references(args.tune_on)
-            if dev_refs is None:
-                raise ValueError(f"--tune-on {args.tune_on}: no text file to tune against")
-            tuned = tune_lm_weights(
-                dev_emissions, dev_refs, make_decoder, beam,
-                parse_grid(args.lm_weights, "--lm-weights"), parse_grid(args.word_scores, "--word-scores"),
-            )
-            beam = tuned.best
-            report["tuning"] = {
-                "data": str(args.tune_on), "best_wer": tuned.best_wer, "best_cer": tuned.best_cer,
-                "trials": tuned.trials,
-            }
+            beam, report["tuning"] = _tuned_beam(
+                args, exp_dir, checkpoint, lm_path, beam, make_decoder, emissions_of)
         final = make_decoder(beam).decode_all(emissions, desc=f"beam {Path(args.data).name}")
         _write_text(out / "lm" / "text", final)
         report["lm"] = {"lm_dir": str(args.lm), "lm": str(lm_path), **dataclasses.asdict(beam)}

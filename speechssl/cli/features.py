@@ -42,7 +42,8 @@ def register(parser: argparse.ArgumentParser) -> None:
                        help="pre-LN models: dump the top layer after the encoder's final LayerNorm "
                             "(Hugging Face's last_hidden_state); default: before it, as fairseq's "
                             "extract_features(layer=L) and every other layer")
-    layer.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="default cpu")
+    layer.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"),
+                       help="auto: cuda when this machine has one, else cpu (default cpu)")
     layer.add_argument("--max-batch-seconds", type=float, default=60.0,
                        help="padded audio seconds per batch (default 60)")
     layer.set_defaults(run=run_layer)
@@ -85,9 +86,10 @@ def run_layer(args: argparse.Namespace) -> int:
 
     if args.device == "cuda" and not torch.cuda.is_available():
         raise CommandError("--device cuda: no CUDA device is available")
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     budget = int(args.max_batch_seconds * SAMPLE_RATE)
     config = LayerFeatureConfig(
-        layer=args.layer, final_norm=args.final_norm, device=args.device, max_batch_samples=budget
+        layer=args.layer, final_norm=args.final_norm, device=device, max_batch_samples=budget
     )
     extractor = LayerExtractor(
         load_backbone(args.checkpoint), config, source=str(Path(args.checkpoint).resolve())

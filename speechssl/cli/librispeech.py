@@ -1,4 +1,4 @@
-"""``speechssl librispeech download|prep|lm``: fetch LibriSpeech / Libri-light / LM files, make data dirs.
+"""``speechssl librispeech download|prep|segment|lm``: fetch LibriSpeech / Libri-light / LM files, data dirs.
 
 The heavy lifting lives in ``speechssl.recipes.librispeech``; this module only parses arguments.
 """
@@ -12,6 +12,7 @@ from speechssl.recipes.librispeech.archives import (
     GROUPS,
     LIBRISPEECH_PARTS,
     RESOURCES,
+    UNLABELLED_SETS,
     read_checksum_file,
 )
 from speechssl.recipes.librispeech.download import DownloadPlan, download
@@ -55,6 +56,24 @@ def run_prep(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_segment(args: argparse.Namespace) -> int:
+    from speechssl.recipes.librispeech.unlabelled import SegmentPlan, segment_unlabelled
+    from speechssl.recipes.librispeech.vad import VadConfig
+
+    vad = VadConfig(max_seconds=args.max_seconds, drop_seconds=args.drop_seconds,
+                    min_silence=args.min_silence, margin_db=args.margin_db)
+    sources = [Path(args.src) / subset for subset in UNLABELLED_SETS[args.hours]]
+    plan = SegmentPlan(sources=sources, audio_out=Path(args.audio_out), vad=vad, workers=args.nj)
+    data = segment_unlabelled(plan)
+    out = Path(args.out)
+    write_data_dir(data, out, validate=not args.no_validate)
+    if args.tsv_dir:
+        write_manifests(data, Path(args.tsv_dir), out.name)
+    hours = sum(data.utt2dur.values()) / 3600
+    print(f"{out}: {len(data.wav_scp)} chunks, {hours:.2f} h")
+    return 0
+
+
 def run_lm(args: argparse.Namespace) -> int:
     files = prepare_official_lm(Path(args.src), Path(args.out))
     print(f"{args.out}: {files.binary.name}, lexicon of {files.num_words} words")
@@ -89,6 +108,23 @@ def register(parser: argparse.ArgumentParser) -> None:
     prep.add_argument("--tsv-name", default=None, help="manifest base name (default: the --out folder name)")
     prep.add_argument("--no-validate", action="store_true", help="skip the data validator")
     prep.set_defaults(run=run_prep)
+
+    seg = sub.add_parser("segment", help="cut Libri-light unlabelled recordings at energy-VAD silences "
+                         "into <= 30 s chunks: FLACs, a data dir and a manifest (resumable)")
+    seg.add_argument("--src", required=True, help="download root holding the extracted small/ medium/ large/")
+    seg.add_argument("--hours", required=True, choices=sorted(UNLABELLED_SETS),
+                     help="the paper's set: 600 (small), 6k (+ medium) or 60k (+ large)")
+    seg.add_argument("--audio-out", required=True, help="folder for the chunk FLACs (about the subsets' size)")
+    seg.add_argument("--out", required=True, help="data dir to write (e.g. data/ll_60k)")
+    seg.add_argument("--tsv-dir", default=None, help="also write the fairseq manifest NAME.tsv here")
+    seg.add_argument("--nj", type=int, default=1, help="recordings cut in parallel (default 1)")
+    seg.add_argument("--max-seconds", type=float, default=30.0, help="longest chunk (default 30)")
+    seg.add_argument("--drop-seconds", type=float, default=2.0, help="drop shorter chunks (default 2)")
+    seg.add_argument("--min-silence", type=float, default=0.3, help="shortest pause cut at (default 0.3 s)")
+    seg.add_argument("--margin-db", type=float, default=12.0,
+                     help="speech = frame energy this far above the noise floor (default 12 dB)")
+    seg.add_argument("--no-validate", action="store_true", help="skip the data validator")
+    seg.set_defaults(run=run_segment)
 
     lm = sub.add_parser("lm", help="official 4-gram + lexicon as an LM folder for 'speechssl decode --lm'")
     lm.add_argument("--src", required=True, help="download root holding lm/ (download --parts lm)")

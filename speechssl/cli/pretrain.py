@@ -18,13 +18,18 @@ logger = logging.getLogger("speechssl.pretrain")
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--config", required=True, help="YAML run config, e.g. conf/pretrain/hubert_tiny.yaml"
+        "--config", default=None, help="YAML run config, e.g. conf/pretrain/hubert_tiny.yaml (required)"
     )
     parser.add_argument("--objective", default=None, help="override the config's objective name")
     add_overrides_argument(parser, "trainer.max_updates=200")
-    parser.add_argument("--exp-dir", required=True, help="output folder: checkpoints, logs, config.yaml")
+    parser.add_argument("--exp-dir", default=None, help="output folder: checkpoints, logs, config.yaml (required)")
     parser.add_argument(
         "--resume", action="store_true", help="continue from the newest checkpoint in --exp-dir"
+    )
+    parser.add_argument(
+        "--list-objectives",
+        action="store_true",
+        help="print 'NAME NEEDS_LABELS ITERATIONS' for every objective (for recipes) and exit",
     )
     parser.set_defaults(run=run)
 
@@ -96,6 +101,13 @@ def run(args: argparse.Namespace) -> int:
     from speechssl.train.run import run_training
     from speechssl.train.trainer import TrainingDiverged
 
+    if args.list_objectives:
+        from speechssl.objectives import describe_objectives
+
+        print("\n".join(describe_objectives()))
+        return 0
+    if not args.config or not args.exp_dir:
+        raise ValueError("--config and --exp-dir are required (or --list-objectives)")
     check_exp_dir(args.exp_dir, args.resume)
     overrides = list(args.overrides) + ([f"objective={args.objective}"] if args.objective else [])
     cfg = load_pretrain_config(args.config, overrides)

@@ -1,4 +1,5 @@
-"""``speechssl probe``: SUPERB-style probe (PR or ASR) of a frozen upstream (checkpoint, random, fbank).
+"""``speechssl probe``: SUPERB-style probe (PR, ASR, PC or ABX) of a frozen upstream (checkpoint, random,
+fbank).
 
 Example: ``speechssl probe --upstream random --upstream-seed 1 --task pr --train data/train
 --dev data/dev --out exp/probe/random1-pr``. Writes ``OUT/result.json`` (speechssl.probe.job).
@@ -24,7 +25,9 @@ def register(parser: argparse.ArgumentParser) -> None:
                         "(run folder or 'speechssl convert' output) (default fbank)")
     parser.add_argument("--model-config", help="backbone config of --upstream random (default tiny)")
     parser.add_argument("--upstream-seed", type=int, help="initialisation seed of random (default 1)")
-    parser.add_argument("--task", choices=("pr", "asr"), help="pr (phones, linear) or asr (letters, BiLSTM)")
+    parser.add_argument("--task", choices=("pr", "asr", "pc", "abx"),
+                        help="pr (phones, CTC), asr (letters, BiLSTM), pc (frame phones against the "
+                        "true alignments) or abx (ABX per layer on --dev, no training)")
     parser.add_argument("--train", help="labelled training data dir (default data/train)")
     parser.add_argument("--dev", help="dev data dir (default data/dev)")
     parser.add_argument("--test", help="optional test data dir, scored too")
@@ -53,5 +56,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"{args.out}: {result.summary()}")
     skipped = ", ".join(f"{split} {count}" for split, count in result.skipped.items() if count)
     if skipped:
-        print(f"{args.out}: utterances skipped (words outside CMUdict): {skipped}")
+        why = "no phone alignment" if result.task in ("pc", "abx") else "words outside CMUdict"
+        print(f"{args.out}: utterances skipped ({why}): {skipped}")
+    if result.best_layer is not None:
+        print(f"{args.out}: best layer {result.best_layer}")
     return 0

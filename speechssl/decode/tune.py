@@ -1,18 +1,25 @@
 """Tune the LM weight and word insertion score on dev emissions by grid search.
 
 Emissions are computed once; each grid point re-runs only the beam search. Best = lowest dev WER.
+The result is saved with a key (model, dev set, LM, grid), so decoding every test split reuses one
+tuning per model instead of searching the grid again.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import logging
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import torch
 
 from speechssl.decode.beam import BeamConfig, BeamDecoder
+from speechssl.io.atomic import atomic_write_text
 from speechssl.score import score_texts
 
 log = logging.getLogger(__name__)
@@ -77,3 +84,39 @@ def tune_lm_weights(
     assert best is not None, "parse_grid guarantees at least one grid point"
     best.trials = trials
     return best
+
+
+def tuning_key(source: str, lm: str | os.PathLike, base: BeamConfig, lm_weights: list[float],
+               word_scores: list[float]) -> str:
+    """What a tuning depends on: ``source`` (checkpoint + dev set fingerprint), the LM file
+    version, the grid and the beam settings other than the two tuned values."""
+    stat = Path(lm).stat()
+    fixed = {k: str(v) for k, v in dataclasses.asdict(base).items() if k not in ("lm_weight", "word_score")}
+    text = json.dumps([source, str(Path(lm).resolve()), stat.st_size, stat.st_mtime_ns, fixed,
+                       lm_weights, word_scores])
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+def save_tuning(path: str | os.PathLike, key: str, result: TuneResult) -> None:
+    """Write ``result`` with its ``key`` to ``path`` (JSON, atomic)."""
+    record = {"key": key, "lm_weight": result.best.lm_weight, "word_score": result.best.word_score,
+              "best_wer": result.best_wer, "best_cer": result.best_cer, "trials": result.trials}
+    atomic_write_text(Path(path), json.dumps(record, indent=2) + "\n")
+
+
+def load_tuning(path: str | os.PathLike, key: str, base: BeamConfig) -> TuneResult | None:
+    """The tuning saved at ``path`` applied to ``base``, or None when absent or made for another key
+    (another checkpoint version, dev set, LM or grid)."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        log.warning("%s: unreadable tuning record; tuning again", path)
+        return None
+    if not isinstance(record, dict) or record.get("key") != key:
+        return None
+    best = dataclasses.replace(base, lm_weight=float(record["lm_weight"]), word_score=float(record["word_score"]))
+    return TuneResult(best=best, best_wer=float(record["best_wer"]), best_cer=float(record["best_cer"]),
+                      trials=list(record["trials"]))

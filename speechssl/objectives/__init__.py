@@ -65,6 +65,13 @@ def objective_from(fairseq_model: str = "", hf_type: str = "") -> str:
     return ""
 
 
+def describe_objectives() -> list[str]:
+    """One line per objective for shell recipes: ``NAME NEEDS_LABELS ITERATIONS`` (``hubert true 2``)."""
+    return [
+        f"{name} {str(cls.needs_labels).lower()} {cls.iterations}" for name, (cls, _) in OBJECTIVES.items()
+    ]
+
+
 def build_objective(name: str, backbone: nn.Module, config: dict | object | None = None) -> Objective:
     """``OBJECTIVES[name]`` built around ``backbone`` with ``config`` (see ``objective_config``)."""
     typed = objective_config(name, config)
@@ -77,6 +84,7 @@ __all__ = [
     "ObjectiveOutput",
     "build_objective",
     "hf_model_type",
+    "describe_objectives",
     "objective_config",
     "objective_from",
 ]

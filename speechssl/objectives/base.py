@@ -41,6 +41,11 @@ class Objective(nn.Module, abc.ABC):
 
     Subclasses implement ``forward``; they may override ``after_update`` and
     ``trainable_parameters``. Teacher copies (EMA) must not be returned by ``trainable_parameters``.
+
+    What a recipe must prepare is declared here, so shell recipes read it from the registry
+    (``speechssl pretrain --list-objectives``) instead of testing names: ``needs_labels`` (frame
+    labels in ``data.labels``) and ``iterations`` (pre-training runs from scratch, each on labels
+    made from the previous run: HuBERT BASE is MFCC labels, then layer labels of iteration 1).
     """
 
     backbone: nn.Module
@@ -48,6 +53,8 @@ class Objective(nn.Module, abc.ABC):
     # (None: the shapes decide) and the fairseq model names (``cfg.model._name``) it comes from.
     hf_model_type: ClassVar[str | None] = None
     fairseq_models: ClassVar[tuple[str, ...]] = ()
+    needs_labels: ClassVar[bool] = False
+    iterations: ClassVar[int] = 1
 
     @abc.abstractmethod
     def forward(self, batch: AudioBatch) -> ObjectiveOutput:

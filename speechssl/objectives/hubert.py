@@ -59,6 +59,8 @@ class HubertObjective(Objective):
 
     hf_model_type = "hubert"
     fairseq_models = ("hubert",)
+    needs_labels = True
+    iterations = 2
 
     def __init__(self, backbone: nn.Module, config: HubertConfig | None = None):
         super().__init__()

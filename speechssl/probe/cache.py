@@ -81,3 +81,8 @@ def load_hidden_states(feat_dir: str | os.PathLike, utts: set[str] | None = None
                 rows = torch.from_numpy(frames.reshape(len(frames), num_layers, layer_dim_int).copy())
                 hidden[utt] = rows.permute(1, 0, 2).contiguous()
     return hidden
+
+
+def cached_frame_counts(feat_dir: str | os.PathLike) -> dict[str, int]:
+    """``utt -> frames`` of a dumped split, read from its lengths (no feature is loaded)."""
+    return {utt: frames for shard in open_all_shards(feat_dir) for utt, frames in shard.lengths}

@@ -1,4 +1,5 @@
-"""Scoring a trained probe: greedy CTC decoding (PER, or CER/WER) and, for ASR, KenLM beam search.
+"""Scoring a trained probe: greedy CTC decoding (PER, or CER/WER), frame error (PC) and, for ASR,
+KenLM beam search.
 
 The LM weight and word score are tuned on dev emissions (speechssl.decode.tune), then applied to
 every split.
@@ -15,7 +16,8 @@ import torch
 from speechssl.decode.beam import BeamConfig, BeamDecoder, find_lm_binary, prepare_lexicon
 from speechssl.decode.greedy import best_path
 from speechssl.decode.tune import tune_lm_weights
-from speechssl.probe.tasks import LetterRecognition, ProbeTask
+from speechssl.probe.losses import frame_error
+from speechssl.probe.tasks import LetterRecognition, ProbeTask, TaskTargets
 from speechssl.probe.train import ProbeModel, pad_hidden
 from speechssl.score import score_texts
 
@@ -23,7 +25,7 @@ from speechssl.score import score_texts
 @torch.no_grad()
 def compute_emissions(model: ProbeModel, hidden: dict[str, torch.Tensor], utts: list[str],
                       device: str = "cpu", batch_size: int = 16) -> dict[str, torch.Tensor]:
-    """``utt -> (frames, vocab)`` CTC log-probabilities on CPU, batched by length, eval mode."""
+    """``utt -> (frames, vocab)`` log-probabilities on CPU, batched by length, eval mode."""
     model.eval()
     ordered = sorted(utts, key=lambda u: hidden[u].shape[1])
     emissions: dict[str, torch.Tensor] = {}
@@ -48,6 +50,14 @@ def greedy_scores(task: ProbeTask, hypotheses: dict[str, str], references: dict[
     if task.metric == "per":
         return {"per": result.wer}
     return {"cer": result.cer, "wer": result.wer}
+
+
+def split_scores(task: ProbeTask, emissions: dict[str, torch.Tensor], targets: TaskTargets,
+                 name: str) -> dict[str, float]:
+    """The task's scores of one split: ``{task.metric: frame error}`` for frame tasks, else greedy."""
+    if task.frame_level:
+        return {task.metric: frame_error(emissions, targets.targets)}
+    return greedy_scores(task, greedy_hypotheses(emissions, task), targets.references, name)
 
 
 @dataclasses.dataclass

@@ -19,18 +19,13 @@ import torch
 
 from speechssl.config import from_dict, read_yaml_mapping, save_config, to_dict
 from speechssl.io.atomic import atomic_write_text
-from speechssl.probe.cache import dump_hidden_states, load_hidden_states
-from speechssl.probe.evaluate import (
-    LMSettings,
-    compute_emissions,
-    greedy_hypotheses,
-    greedy_scores,
-    lm_scores,
-)
+from speechssl.probe.cache import cached_frame_counts, dump_hidden_states, load_hidden_states
+from speechssl.probe.evaluate import LMSettings, compute_emissions, lm_scores, split_scores
 from speechssl.probe.featurizer import save_layer_weights
+from speechssl.probe.layer_abx import ABX_METRIC, ABX_TASK, layer_abx
 from speechssl.probe.tasks import LetterRecognition, ProbeTask, TaskTargets, get_task
 from speechssl.probe.train import ProbeModel, TrainSettings, train_probe
-from speechssl.probe.upstreams import RANDOM, build_upstream
+from speechssl.probe.upstreams import RANDOM, HiddenStateExtractor, build_upstream
 
 logger = logging.getLogger(__name__)
 RESULT_FILE = "result.json"
@@ -48,12 +43,16 @@ class ProbeConfig:
             ``speechssl convert`` folder).
         model_config: backbone config of ``random`` (name in conf/model or YAML path).
         upstream_seed: initialisation seed of ``random`` (seeds 1-3 give the noise level).
-        task: ``pr`` (phones, linear head) or ``asr`` (letters, BiLSTM).
-        train, dev, test: Kaldi data dirs with ``text``; ``test`` is optional ("").
+        task: ``pr`` (phones, CTC, linear head), ``asr`` (letters, BiLSTM), ``pc`` (frame phone
+            classification against ``<split>/phones``, linear head) or ``abx`` (ABX per layer on
+            ``dev``; no training: ``train``, ``test`` and the training settings are not used).
+        train, dev, test: Kaldi data dirs with ``text`` (``pc``, ``abx``: ``phones``); ``test`` is
+            optional ("").
         features_root: hidden-state cache, ``<root>/<upstream name>/<split>/``, shared by probes.
         out: output folder of this probe.
         seed: probe seed (head initialisation and batch order).
-        max_updates, lr, batch_size: training; ``lr`` 0 = the task's default (PR 1e-2, ASR 1e-3).
+        max_updates, lr, batch_size: training; ``lr`` 0 = the task's default (PR 1e-2, ASR and
+            PC 1e-3).
         device: ``cpu``, ``cuda`` or ``auto`` (cuda when available): upstream inference and training.
         lm: LM folder of ``speechssl lm build`` for ASR beam search ("" = greedy only).
         lm_weights, word_scores: beam-search grids tuned on dev; beam_size: hypotheses kept.
@@ -87,7 +86,12 @@ class ProbeConfig:
 
 @dataclass
 class ProbeResult:
-    """What ``result.json`` holds: rates are fractions; ``value`` is ``scores["dev"][metric]``."""
+    """What ``result.json`` holds: rates are fractions; ``value`` is ``scores["dev"][metric]``.
+
+    ``abx`` also fills ``layers`` (``{"layer", "abx_within", "abx_across"}`` per layer, None where
+    no triplet formed), ``best_layer`` (lowest ``abx_across``; ``scores`` are that layer's) and
+    ``abx_counts``; it trains nothing (``updates`` 0, ``train_seconds`` = scoring seconds).
+    """
 
     upstream: str = ""
     upstream_spec: str = ""
@@ -98,7 +102,7 @@ class ProbeResult:
     seed: int = 0
     scores: dict = field(default_factory=dict)  # split -> metric -> fraction
     utterances: dict = field(default_factory=dict)  # split -> utterances scored / trained on
-    skipped: dict = field(default_factory=dict)  # split -> utterances skipped (outside CMUdict)
+    skipped: dict = field(default_factory=dict)  # split -> skipped (outside CMUdict / unaligned)
     layer_weights: list[float] = field(default_factory=list)
     updates: int = 0
     lr: float = 0.0
@@ -107,6 +111,9 @@ class ProbeResult:
     train_seconds: float = 0.0
     features: dict = field(default_factory=dict)  # split -> feature folder
     lm: dict | None = None
+    layers: list[dict] = field(default_factory=list)
+    best_layer: int | None = None
+    abx_counts: dict | None = None
 
     def summary(self) -> str:
         """One line: upstream, task, seed and every dev/test score in percent."""
@@ -170,24 +177,25 @@ def run_probe(config: ProbeConfig) -> ProbeResult:
         config = dataclasses.replace(config, device="cuda" if torch.cuda.is_available() else "cpu")
     if config.device == "cuda" and not torch.cuda.is_available():
         raise ValueError("device cuda: no CUDA device is available")
-    task = get_task(config.task, config.asr_hidden_size)
+    task = None if config.task == ABX_TASK else get_task(config.task, config.asr_hidden_size)
     if config.lm and not isinstance(task, LetterRecognition):
         raise ValueError(f"lm {config.lm!r}: LM beam search applies to the asr task only")
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     save_config(config, out / "config.yaml")
     with _log_to(out / "probe.log"):
+        if task is None:
+            return _run_abx(config, out)
         return _run(config, task, out)
 
 
 def _score(config: ProbeConfig, task: ProbeTask, model: ProbeModel, hidden: dict,
            targets: dict[str, TaskTargets], out: Path) -> tuple[dict, dict | None]:
-    """Greedy scores of every split but train, plus LM beam-search scores for ASR with ``lm``."""
+    """Greedy or frame scores of every split but train, plus LM beam-search scores for ASR with ``lm``."""
     splits = [s for s in targets if s != "train"]
     emissions = {s: compute_emissions(model, hidden[s], sorted(targets[s].targets), config.device)
                  for s in splits}
-    scores = {s: greedy_scores(task, greedy_hypotheses(emissions[s], task), targets[s].references, s)
-              for s in splits}
+    scores = {s: split_scores(task, emissions[s], targets[s], s) for s in splits}
     if not (config.lm and isinstance(task, LetterRecognition)):
         return scores, None
     settings = LMSettings(tuple(config.lm_weights), tuple(config.word_scores), config.beam_size)
@@ -200,11 +208,11 @@ def _score(config: ProbeConfig, task: ProbeTask, model: ProbeModel, hidden: dict
 
 def _run(config: ProbeConfig, task: ProbeTask, out: Path) -> ProbeResult:
     upstream = build_upstream(config.upstream, config.model_config, config.upstream_seed, config.device)
-    start = time.perf_counter()
-    feature_dirs = {s: dump_hidden_states(upstream, data, config.features_root, config.max_batch_seconds)
-                    for s, data in _splits(config).items()}
-    dump_seconds = time.perf_counter() - start
-    targets = {split: task.targets(data) for split, data in _splits(config).items()}
+    dumped = {s: _dump(upstream, data, config) for s, data in _splits(config).items()}
+    feature_dirs = {s: feat_dir for s, (feat_dir, _) in dumped.items()}
+    dump_seconds = sum(seconds for _, seconds in dumped.values())
+    targets = {split: task.targets(data, cached_frame_counts(feature_dirs[split]), upstream.frame_rate)
+               for split, data in _splits(config).items()}
     for split, found in targets.items():
         logger.info("%s: %d utterances, %d skipped", split, len(found.targets), len(found.skipped))
     hidden = {s: load_hidden_states(feature_dirs[s], set(targets[s].targets)) for s in targets}
@@ -230,6 +238,38 @@ def _run(config: ProbeConfig, task: ProbeTask, out: Path) -> ProbeResult:
         dump_seconds=round(dump_seconds, 2), train_seconds=round(train_seconds, 2),
         features={s: str(d) for s, d in feature_dirs.items()}, lm=lm_record,
     )
+    return _write_result(result, out)
+
+
+def _write_result(result: ProbeResult, out: Path) -> ProbeResult:
+    """Write ``result.json`` (last, atomically) and log the summary."""
     atomic_write_text(out / RESULT_FILE, json.dumps(dataclasses.asdict(result), indent=1) + "\n")
     logger.info("%s", result.summary())
     return result
+
+
+def _dump(upstream: HiddenStateExtractor, data_dir: str, config: ProbeConfig) -> tuple[Path, float]:
+    start = time.perf_counter()
+    feat_dir = dump_hidden_states(upstream, data_dir, config.features_root, config.max_batch_seconds)
+    return feat_dir, time.perf_counter() - start
+
+
+def _run_abx(config: ProbeConfig, out: Path) -> ProbeResult:
+    """The ``abx`` task: ABX of every cached layer on dev, no training."""
+    upstream = build_upstream(config.upstream, config.model_config, config.upstream_seed, config.device)
+    feat_dir, dump_seconds = _dump(upstream, config.dev, config)
+    start = time.perf_counter()
+    scored = layer_abx(load_hidden_states(feat_dir), upstream.frame_rate, config.dev)
+    for row in scored.layers:
+        logger.info("layer %d: ABX within %s, across %s", row["layer"], row["abx_within"], row["abx_across"])
+    dev = {"abx_within": scored.best["abx_within"], ABX_METRIC: scored.best[ABX_METRIC]}
+    result = ProbeResult(
+        upstream=upstream.name, upstream_spec=config.upstream,
+        upstream_seed=config.upstream_seed if config.upstream == RANDOM else None,
+        task=ABX_TASK, metric=ABX_METRIC, value=dev[ABX_METRIC], seed=config.seed, scores={"dev": dev},
+        utterances={"dev": scored.counts["utterances"]}, skipped={"dev": scored.counts["unaligned_utts"]},
+        dump_seconds=round(dump_seconds, 2), train_seconds=round(time.perf_counter() - start, 2),
+        features={"dev": str(feat_dir)}, layers=scored.layers, best_layer=scored.best_layer,
+        abx_counts=scored.counts,
+    )
+    return _write_result(result, out)

@@ -1,4 +1,5 @@
-"""The probe training loop: weighted layer sum + task head on frozen hidden states, CTC, Adam.
+"""The probe training loop: weighted layer sum + task head on frozen hidden states, the task's
+loss (CTC or frame cross-entropy), Adam.
 
 Small named steps over one ``ProbeState``: draw a batch, pad it, take one update, log progress.
 """
@@ -23,15 +24,16 @@ logger = logging.getLogger(__name__)
 
 
 class ProbeModel(nn.Module):
-    """Featurizer (softmax-weighted layer sum) followed by the task's CTC head."""
+    """Featurizer (softmax-weighted layer sum) followed by the task's head."""
 
     def __init__(self, num_layers: int, layer_dim: int, task: ProbeTask, normalize: bool = True) -> None:
         super().__init__()
         self.featurizer = WeightedLayerSum(num_layers, normalize)
         self.head = task.build_head(layer_dim)
+        self.task = task  # its loss hook trains the head (CTC, or frame cross-entropy)
 
     def forward(self, hidden: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """hidden (L, B, T, D), lengths (B,) -> CTC log-probabilities (B, T, vocab)."""
+        """hidden (L, B, T, D), lengths (B,) -> log-probabilities (B, T, vocab)."""
         return F.log_softmax(self.head(self.featurizer(hidden), lengths), dim=-1)
 
 
@@ -42,15 +44,6 @@ def pad_hidden(items: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     out = torch.zeros(num_layers, len(items), int(lengths.max()), dim, dtype=items[0].dtype)
     for row, h in enumerate(items):
         out[:, row, : h.shape[1]] = h
-    return out, lengths
-
-
-def pad_targets(items: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Token id lists -> padded (B, S) long (pad 0, ignored through the lengths) and lengths (B,)."""
-    lengths = torch.tensor([len(t) for t in items])
-    out = torch.zeros(len(items), int(lengths.max()), dtype=torch.long)
-    for row, t in enumerate(items):
-        out[row, : len(t)] = torch.tensor(t)
     return out, lengths
 
 
@@ -90,13 +83,6 @@ def next_batch(state: ProbeState, batch_size: int) -> list[str]:
     return batch
 
 
-def ctc_loss(log_probs: torch.Tensor, lengths: torch.Tensor, targets: list[list[int]]) -> torch.Tensor:
-    """Mean over the batch of each utterance's CTC loss per target token; log_probs (B, T, V)."""
-    padded, target_lengths = pad_targets(targets)
-    return F.ctc_loss(log_probs.transpose(0, 1), padded.to(log_probs.device), lengths, target_lengths,
-                      blank=0, reduction="mean", zero_infinity=True)
-
-
 def train_step(state: ProbeState, hidden: dict[str, torch.Tensor], targets: dict[str, list[int]],
                settings: TrainSettings) -> float:
     """One update on the next batch; returns its loss."""
@@ -104,7 +90,7 @@ def train_step(state: ProbeState, hidden: dict[str, torch.Tensor], targets: dict
     x, lengths = pad_hidden([hidden[u] for u in batch])
     state.model.train()
     log_probs = state.model(x.to(settings.device), lengths.to(settings.device))
-    loss = ctc_loss(log_probs, lengths, [targets[u] for u in batch])
+    loss = state.model.task.loss(log_probs, lengths, [targets[u] for u in batch])
     state.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     state.optimizer.step()
@@ -118,7 +104,7 @@ def train_probe(model: ProbeModel, hidden: dict[str, torch.Tensor], targets: dic
 
     Args:
         hidden: ``utt -> (L, T, D)`` frozen hidden states (every utterance of ``targets``).
-        targets: ``utt -> token ids``.
+        targets: ``utt -> token ids`` (CTC tasks) or one label per frame (``pc``).
     Returns:
         the progress records (``update``, mean ``loss`` since the last record, ``layer_weights``,
         ``seconds``), also written to ``progress_path`` as jsonl.

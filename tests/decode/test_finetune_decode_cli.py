@@ -77,7 +77,13 @@ def test_decode_with_tuned_lm_then_score_and_report(experiment, capsys):
     assert main(args) == 0
     report = json.loads((out / "decode.json").read_text())
     assert set(report["greedy"]) >= {"wer", "cer", "words", "chars"}
-    assert len(report["tuning"]["trials"]) == 2
+    assert len(report["tuning"]["trials"]) == 2 and not report["tuning"]["reused"]
+    # Another split of the same model reuses the tuning instead of searching the grid again.
+    again = finetune / "decode_reuse"
+    assert main(args[:6] + [str(again)] + args[7:]) == 0
+    reused = json.loads((again / "decode.json").read_text())
+    assert reused["tuning"]["reused"] and reused["tuning"]["trials"] == report["tuning"]["trials"]
+    assert reused["lm"]["lm_weight"] == report["lm"]["lm_weight"]
     assert report["lm"]["lm_weight"] in (0.0, 1.0) and "wer" in report["lm"]
     for name in ("text", "greedy/text", "lm/text"):
         assert set(read_table(out / name)) == set(read_table(data / "text"))

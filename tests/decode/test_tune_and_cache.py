@@ -6,7 +6,7 @@ import torch
 from letter_emissions import letter_emissions, spelled
 from speechssl.decode.beam import BeamConfig, BeamDecoder, find_lm_binary, prepare_lexicon
 from speechssl.decode.emissions import fingerprint, load_cached, save_cached
-from speechssl.decode.tune import parse_grid, tune_lm_weights
+from speechssl.decode.tune import TuneResult, load_tuning, parse_grid, save_tuning, tune_lm_weights, tuning_key
 from speechssl.text.tokenizer import LetterTokenizer
 
 
@@ -50,3 +50,21 @@ def test_cache_round_trip_and_staleness(tmp_path):
     assert fingerprint(checkpoint, data) != tag
     assert load_cached(tmp_path / "cache.safetensors", fingerprint(checkpoint, data)) is None
     assert load_cached(tmp_path / "absent.safetensors", tag) is None
+
+
+def test_tuning_record_round_trip_and_key(tmp_path):
+    lm = tmp_path / "lm.bin"
+    lm.write_bytes(b"lm v1")
+    base = BeamConfig(beam_size=7)
+    key = tuning_key("ckpt+dev", lm, base, [0.0, 1.0], [0.0])
+    assert key != tuning_key("ckpt+dev", lm, base, [0.0, 2.0], [0.0])
+    assert key != tuning_key("other", lm, base, [0.0, 1.0], [0.0])
+    trials = [{"lm_weight": 1.0, "word_score": 0.0, "wer": 0.25, "cer": 0.1}]
+    save_tuning(tmp_path / "t.json", key, TuneResult(BeamConfig(lm_weight=1.0, word_score=-1.0), 0.25, 0.1, trials))
+    loaded = load_tuning(tmp_path / "t.json", key, base)
+    assert (loaded.best.lm_weight, loaded.best.word_score, loaded.best.beam_size) == (1.0, -1.0, 7)
+    assert (loaded.best_wer, loaded.trials) == (0.25, trials)
+    assert load_tuning(tmp_path / "t.json", "another key", base) is None
+    assert load_tuning(tmp_path / "missing.json", key, base) is None
+    lm.write_bytes(b"lm v2, rebuilt")  # a new LM file version changes the key
+    assert tuning_key("ckpt+dev", lm, base, [0.0, 1.0], [0.0]) != key

@@ -8,7 +8,8 @@ from synthetic import phone_upstream
 
 from speechssl.probe.job import ProbeConfig, run_probe
 from speechssl.probe.tasks import LetterRecognition
-from speechssl.probe.train import ProbeModel, TrainSettings, ctc_loss, pad_hidden, train_probe
+from speechssl.probe.losses import ctc_loss
+from speechssl.probe.train import ProbeModel, TrainSettings, pad_hidden, train_probe
 
 
 def test_bilstm_head_loss_falls(tmp_path):

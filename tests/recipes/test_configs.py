@@ -58,6 +58,32 @@ def test_hubert_iterations_and_data2vec_details():
     assert d2v2.model.use_alibi and typed.decoder.dim == 384 and typed.decoder.layers == 4
 
 
+# name: (objective, max_updates, max_tokens, lr, clip_norm, max_sample_size, final_dim, conv_bias)
+LARGE = {
+    "wav2vec2_large_ll60k": ("wav2vec2", 1_000_000, 1_200_000, 5e-3, 0.0, 320_000, 768, True),
+    "hubert_large_ll60k": ("hubert", 400_000, 900_000, 1.5e-3, 1.0, 250_000, 768, False),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LARGE))
+def test_large_ll60k_configs(name):
+    cfg = load_pretrain_config(CONF / "pretrain" / f"{name}.yaml")
+    objective, updates, tokens, lr, clip, crop, final_dim, conv_bias = LARGE[name]
+    typed = objective_config(cfg.objective, cfg.objective_config)
+    assert (cfg.objective, cfg.trainer.max_updates, cfg.trainer.max_tokens, cfg.optim.lr) == (objective, updates, tokens, lr)
+    assert (cfg.optim.clip_norm, cfg.trainer.max_sample_size, typed.final_dim) == (clip, crop, final_dim)
+    m = cfg.model
+    assert (m.embed_dim, m.num_layers, m.num_heads, m.ffn_dim, m.conv_norm) == (1024, 24, 16, 4096, "layer_norm")
+    assert m.layer_norm_first and m.normalize_waveform and m.feature_grad_mult == 1.0 and m.conv_bias == conv_bias
+    assert (m.dropout, m.attention_dropout, m.dropout_input, m.dropout_features, m.layerdrop) == (0.0,) * 5
+    assert cfg.data.train == "data/ll_60k" and cfg.schedule.warmup_updates == 32_000
+    gpus = dict(line.split() for line in (CONF / "reference_gpus.txt").read_text().splitlines()
+                if line and not line.startswith("#"))
+    assert gpus[name] == "128" and set(gpus) >= {p.stem for p in CONF.glob("pretrain/*.yaml")}
+    table = (ROOT / "docs" / "librispeech_large.md").read_text()
+    assert f"conf/pretrain/{name}.yaml" in table and f"{tokens:,}" in table
+
+
 @pytest.mark.parametrize("split", sorted(FINETUNE))
 def test_finetune_configs(split):
     cfg = load_finetune_config(CONF / "finetune" / f"{split}.yaml")

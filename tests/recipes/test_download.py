@@ -16,10 +16,12 @@ from speechssl.recipes.librispeech.fetch import DownloadError
 
 
 def test_published_checksum_table_is_complete():
-    assert len(RESOURCES) == 11
+    assert len(RESOURCES) == 14
     assert RESOURCES["train-clean-100"].digest == "2a93770f6d5c6c964bc36631d331a522"
     assert RESOURCES["librispeech_finetuning"].algorithm == "sha256"
-    assert all(len(r.digest) in (32, 64) for r in RESOURCES.values())
+    labelled = [r for name, r in RESOURCES.items() if not name.startswith("librilight-")]
+    assert len(labelled) == 11 and all(len(r.digest) in (32, 64) for r in labelled)
+    assert [r.digest for r in resolve_parts(["librilight-60k"])] == ["", "", ""]  # none published
     assert [r.name for r in resolve_parts(["dev-test", "dev-clean"])] == [
         "dev-clean", "dev-other", "test-clean", "test-other"]
     with pytest.raises(ValueError, match="unknown part 'dev-cleen'"):

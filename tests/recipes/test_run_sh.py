@@ -46,10 +46,25 @@ def test_run_sh_download_prep_lm(fake_corpus, range_server, tmp_path):
     assert (data / "lm_4gram" / "lm.bin").is_file()
 
 
+def test_list_objectives_is_what_run_sh_reads(capsys):
+    from speechssl.cli.main import main
+    from speechssl.objectives import OBJECTIVES
+
+    assert main(["pretrain", "--list-objectives"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert [r[0] for r in rows] == list(OBJECTIVES)
+    assert {r[0]: (r[1], r[2]) for r in rows}["hubert"] == ("true", "2")
+    assert all((r[1], r[2]) == ("false", "1") for r in rows if r[0] != "hubert")
+    assert main(["pretrain", "--exp-dir", "x"]) == 1
+    assert "--config and --exp-dir are required" in capsys.readouterr().err
+
+
 def test_run_sh_rejects_bad_options(tmp_path):
     result = run_recipe(tmp_path, "--objective", "bert", "--stage", "9", "--stop-stage", "0")
-    assert result.returncode == 1 and "--objective must be" in result.stderr
+    assert result.returncode == 1 and "--objective must be one of: wav2vec2 hubert data2vec data2vec2" in result.stderr
     result = run_recipe(tmp_path, "--ngpu", "3", "--stage", "3", "--stop-stage", "3")
     assert result.returncode != 0 and "use a GPU count dividing it (got 3)" in result.stderr
+    result = run_recipe(tmp_path, "--model", "huge", "--stage", "9", "--stop-stage", "0")
+    assert result.returncode == 1 and "--model must be base, large or xlsr_300m" in result.stderr
     result = run_recipe(tmp_path, "--ngpus", "3")
     assert result.returncode == 1 and "unknown option --ngpus" in result.stderr

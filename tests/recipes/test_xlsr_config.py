@@ -1,5 +1,5 @@
 """The XLS-R 300M pre-training config: fairseq's LARGE pre-LN values, 315M backbone parameters,
-documented in docs/xlsr.md, and run.sh's --model-size switch."""
+documented in docs/xlsr.md, and run.sh's --model xlsr_300m switch."""
 
 from __future__ import annotations
 
@@ -45,10 +45,10 @@ def test_docs_table_names_every_value():
 
 
 def test_run_sh_model_size_needs_wav2vec2(tmp_path):
-    result = run_recipe(tmp_path, "--objective", "hubert", "--model-size", "xlsr_300m", "--stage", "9",
+    result = run_recipe(tmp_path, "--objective", "hubert", "--model", "xlsr_300m", "--stage", "9",
                         "--stop-stage", "0")
     assert result.returncode == 1 and "needs --objective wav2vec2" in result.stderr
-    result = run_recipe(tmp_path, "--model-size", "huge", "--stage", "9", "--stop-stage", "0")
-    assert result.returncode == 1 and "--model-size must be base or xlsr_300m" in result.stderr
-    result = run_recipe(tmp_path, "--model-size", "xlsr_300m", "--ngpu", "3", "--stage", "3", "--stop-stage", "3")
+    result = run_recipe(tmp_path, "--model", "huge", "--stage", "9", "--stop-stage", "0")
+    assert result.returncode == 1 and "--model must be base, large or xlsr_300m" in result.stderr
+    result = run_recipe(tmp_path, "--model", "xlsr_300m", "--ngpu", "3", "--stage", "3", "--stop-stage", "3")
     assert result.returncode != 0 and "reference batch is 128 GPU-batches" in result.stderr

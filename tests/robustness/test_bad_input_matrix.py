@@ -30,17 +30,22 @@ AUDIO_FAULTS = (
 TEXT_FAULTS = ("empty_text", "unknown_chars")
 MANIFEST_FAULTS = ("duplicate_key", "unsorted_keys", "truncated_manifest")
 LABEL_FAULTS = ("label_length", "wrong_dictionary")
-STAGES = ("features", "pretrain", "finetune", "decode")
+STAGES = ("features", "pretrain", "finetune", "decode", "probe")
 
 # features stop: HuBERT labels must cover every utterance of the data dir, so a shard never leaves
 # one out. Training skips and counts: one bad file of a large corpus must not end a long run.
 # Decoding stops: a WER over a silently smaller test set is not comparable. Transcripts are all
-# encoded before fine-tuning starts, so a bad one stops it at no cost.
+# encoded before fine-tuning starts, so a bad one stops it at no cost. Probing stops on bad audio
+# (its hidden-state cache must cover the split, as features), and skips and counts an utterance
+# whose transcript gives no CMUdict phones (the PR task's rule for out-of-dictionary words).
 EXPECTED = {
     **{("features", f): "stop" for f in AUDIO_FAULTS + ("truncated_manifest",)},
     **{("pretrain", f): "skip" for f in AUDIO_FAULTS + ("truncated_manifest",)},
     **{("finetune", f): "skip" for f in AUDIO_FAULTS + ("truncated_manifest",)},
     **{("decode", f): "stop" for f in AUDIO_FAULTS + ("truncated_manifest",)},
+    **{("probe", f): "stop" for f in AUDIO_FAULTS + ("truncated_manifest",)},
+    ("probe", "empty_text"): "skip",
+    ("probe", "unknown_chars"): "skip",
     **{(s, "duplicate_key"): "stop" for s in STAGES},
     **{(s, "unsorted_keys"): "ok" for s in STAGES},
     ("finetune", "empty_text"): "stop",
@@ -187,6 +192,9 @@ def _run(stage: str, fault: str, data: Path, labels: Path, out: Path, bench) -> 
         argv = ["finetune", "--config", "conf/finetune/tiny_letters.yaml", "--pretrained", "none",
                 "--exp-dir", str(out)]
         return main(argv + _sets(FINETUNE + [f"data.train={data}", f"data.valid={data}"]))
+    if stage == "probe":  # PR on fbank: the cheapest upstream through the same hidden-state cache
+        return main(["probe", "--upstream", "fbank", "--task", "pr", "--train", str(data), "--dev", str(data),
+                     "--features-root", str(out / "features"), "--out", str(out), "--max-updates", "1"])
     return main(["decode", "--exp-dir", str(bench["finetuned"]), "--data", str(data), "--out", str(out),
                  "--device", "cpu"])
 
@@ -203,6 +211,20 @@ def _no_nan_outputs(out: Path) -> None:
     for path in out.rglob("*.npy"):
         assert np.isfinite(np.load(path)).all(), path
     assert not list(out.rglob("*.tmp")), "a temporary file was left behind"
+
+
+def _check_probe(out: Path, clean: Path, utt: str, expected: str) -> None:
+    """A probe that ran: one update, and the faulty utterance skipped, counted and named (``skip``)."""
+    from speechssl.probe.tasks import PhoneRecognition
+
+    result = json.loads((out / "result.json").read_text())
+    assert result["updates"] == 1
+    skipped = set(PhoneRecognition().targets(clean).skipped)  # the smoke split's own OOV words
+    if expected == "skip":
+        skipped.add(utt)  # (BAD is the one OOV utterance of the smoke split: the count stays 1)
+    assert result["skipped"] == {"train": len(skipped), "dev": len(skipped)}
+    if expected == "skip":
+        assert utt in (out / "probe.log").read_text()
 
 
 CASES = sorted(EXPECTED)
@@ -231,6 +253,9 @@ def test_bad_input(stage, fault, bench, smoke_corpus, capsys):
     summary = out / ("decode.json" if stage == "decode" else "summary.json")
     if stage == "features":
         assert (out / "0_1.done").is_file()
+        return
+    if stage == "probe":
+        _check_probe(out, bench["clean"], utt, expected)
         return
     record = json.loads(summary.read_text())
     if stage == "decode":

@@ -24,6 +24,11 @@ LIBRISPEECH_PARTS = (
 )
 LM_FILES = ("librispeech-lm-norm.txt.gz", "librispeech-lexicon.txt", "4-gram.arpa.gz")
 LIBRILIGHT_NAME = "librispeech_finetuning"
+# Libri-light's unlabelled audio: three disjoint plain tarballs (577 h / 35 GB, 5,193 h / 321 GB,
+# 51,934 h / 3.05 TB), each extracting to ``<subset>/<speaker>/<book>/<file>.{flac,json}``.
+# The paper's sets are unions: unlab-600 = small, unlab-6k = + medium, unlab-60k = + large.
+UNLABELLED_SUBSETS = ("small", "medium", "large")
+UNLABELLED_SETS = {"600": ("small",), "6k": ("small", "medium"), "60k": UNLABELLED_SUBSETS}
 
 
 @dataclass(frozen=True)
@@ -82,13 +87,21 @@ def _build_table() -> dict[str, Resource]:
     )
     for filename in LM_FILES:
         table[filename] = Resource(filename, filename, OPENSLR_11, "md5", _OPENSLR_MD5[filename], None)
+    for subset in UNLABELLED_SUBSETS:
+        # No checksum is published for these: size, tar headers and the end-of-archive blocks are
+        # checked; a re-packed mirror can pass its own with --checksums.
+        table[f"librilight-{subset}"] = Resource(
+            f"librilight-{subset}", f"{subset}.tar", LIBRILIGHT, "sha256", "", subset
+        )
     return table
 
 
 RESOURCES = _build_table()
 # Names that stand for several resources on the command line.
 GROUPS = {
-    "all": tuple(RESOURCES),
+    "all": tuple(name for name in RESOURCES if not name.startswith("librilight-")),  # the labelled side
+    **{f"librilight-{hours}": tuple(f"librilight-{s}" for s in subsets)
+       for hours, subsets in UNLABELLED_SETS.items()},
     "librispeech": LIBRISPEECH_PARTS,
     "train-960": LIBRISPEECH_PARTS[:3],
     "dev-test": LIBRISPEECH_PARTS[3:],

@@ -1,10 +1,11 @@
-"""Verified extraction of a gzipped tarball: unpack into a temporary folder, check, then rename.
+"""Verified extraction of a tarball (gzipped or plain): unpack into a temporary folder, check, then rename.
 
 Nothing from a truncated or corrupt archive ever appears at the final location.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import logging
 import os
@@ -53,20 +54,41 @@ def _check_member(member: tarfile.TarInfo, archive: Path, allowed_root: str) -> 
         )
 
 
-def _unpack(archive: Path, tmp: Path, allowed_root: str) -> int:
-    """Stream every member of ``archive`` into ``tmp``, then read the gzip stream to its end.
+def _is_gzip(archive: Path) -> bool:
+    with open(archive, "rb") as f:
+        return f.read(2) == b"\x1f\x8b"
 
-    Reading to the end makes gzip check its CRC and length trailer, so truncation or corruption
-    anywhere in the file is caught. Returns the number of members.
+
+def _check_tar_end(archive: Path) -> None:
+    """A plain tar ends with two zero 512-byte blocks; a download cut anywhere else does not."""
+    size = archive.stat().st_size
+    with open(archive, "rb") as f:
+        f.seek(max(size - 1024, 0))
+        tail = f.read()
+    if size % 512 or len(tail) < 1024 or tail.count(0) != 1024:
+        raise DownloadError(
+            f"{archive}: truncated archive (no end-of-archive blocks); delete it and download again"
+        )
+
+
+def _unpack(archive: Path, tmp: Path, allowed_root: str) -> int:
+    """Stream every member of ``archive`` (gzipped or plain tar) into ``tmp``; returns the count.
+
+    A gzip stream is read to its end so that gzip checks its CRC and length trailer; a plain tar
+    must end with its end-of-archive blocks. Truncation or corruption anywhere is caught.
     """
     members = 0
     size = archive.stat().st_size
     use_filter = hasattr(tarfile, "data_filter")
+    compressed = _is_gzip(archive)
+    if not compressed:
+        _check_tar_end(archive)
     try:
         with open(archive, "rb") as raw, progress_bar(
             total=size, unit="B", unit_scale=True, desc=f"extract {archive.name}", leave=False
         ) as bar:
-            with gzip.GzipFile(fileobj=_ProgressReader(raw, bar)) as stream:
+            reader = _ProgressReader(raw, bar)
+            with gzip.GzipFile(fileobj=reader) if compressed else contextlib.nullcontext(reader) as stream:
                 with tarfile.open(fileobj=stream, mode="r|") as tar:
                     for member in tar:
                         _check_member(member, archive, allowed_root)
