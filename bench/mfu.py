@@ -12,7 +12,7 @@ import torch
 
 from bench.common import base_parser, finish, machine_info, result_name, setup_device
 from bench.models import backbone_config, make_batch, objective_overrides
-from bench.throughput import DTYPES, default_settings, measure
+from bench.throughput import COMPILE_MODES, DTYPES, default_settings, measure
 from speechssl.models.backbone import Backbone
 from speechssl.objectives import build_objective
 from speechssl.train.mfu import matmul_flops, training_flops_fn
@@ -48,6 +48,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = base_parser(__doc__.splitlines()[0])
     parser.add_argument("--objectives", nargs="+", default=list(OBJECTIVES), choices=OBJECTIVES)
     parser.add_argument("--reps", type=int, default=None, help="timed steps per objective")
+    parser.add_argument("--compile-mode", default=None, choices=COMPILE_MODES,
+                        help="torch.compile each objective's whole module in this mode first")
     return parser.parse_args(argv)
 
 
@@ -66,6 +68,7 @@ def main(argv: list[str] | None = None) -> None:
         settings.reps = args.reps
     # LayerDrop skips random layers that the FLOP count counts: every step runs all of them here.
     settings.layerdrop = 0.0
+    settings.compile_mode = args.compile_mode
     dtype = DTYPES[settings.dtype] or torch.float32
     result = {"name": "mfu", "machine": machine_info(device), "settings": asdict(settings),
               "flops_counted": COUNTED}
@@ -96,7 +99,8 @@ def main(argv: list[str] | None = None) -> None:
             "mfu_median_step": round(flops / median_s / peak, 3),
         }
     result["objectives"] = rows
-    finish(result_name("mfu", args.quick, device), result, args.out)
+    name = "mfu_compile" if args.compile_mode else "mfu"
+    finish(result_name(name, args.quick, device), result, args.out)
 
 
 if __name__ == "__main__":

@@ -92,7 +92,8 @@ def build_ours(objective: str, size: str, layerdrop: float | None = None) -> Ste
 
     def loss_fn(batch: AudioBatch) -> torch.Tensor:
         output = model(batch)
-        return output.loss / max(output.sample_size, 1)
+        size = output.sample_size  # a tensor (HuBERT) stays on the device: no read-back
+        return output.loss / (size.clamp(min=1) if torch.is_tensor(size) else max(size, 1))
 
     return StepModel(f"ours:{objective}", model, loss_fn, model.trainable_parameters(), model.after_update)
 
@@ -184,13 +185,15 @@ def build_model(name: str, size: str, layerdrop: float | None = None) -> StepMod
 class TrainStep:
     """forward + backward + gradient clip + Adam step of one ``StepModel`` (the trainer's loop).
 
-    The same code path and optimizer settings time every model, ours and the references.
+    The same code path and optimizer settings time every model, ours and the references (on a
+    GPU the fused Adam, as the trainer uses there).
     """
 
     def __init__(self, model: StepModel, device: torch.device, dtype: torch.dtype | None):
         self.model = model
         model.module.to(device).train()
-        self.optimizer = torch.optim.Adam(model.params, lr=1e-5, betas=(0.9, 0.98), eps=1e-6)
+        fused = True if device.type == "cuda" else None
+        self.optimizer = torch.optim.Adam(model.params, lr=1e-5, betas=(0.9, 0.98), eps=1e-6, fused=fused)
         self.device = device
         self.dtype = dtype
         self.updates = 0
@@ -200,8 +203,10 @@ class TrainStep:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.dtype)
 
-    def __call__(self, batch: AudioBatch) -> float:
-        """One update; returns the loss value."""
+    def __call__(self, batch: AudioBatch) -> torch.Tensor:
+        """One update; returns the loss (0-d tensor, not read back: the caller synchronises)."""
+        if self.device.type == "cuda":  # a new iteration for CUDA-graphed (reduce-overhead) modules
+            torch.compiler.cudagraph_mark_step_begin()
         with self.autocast():
             loss = self.model.loss_fn(batch)
         loss.float().backward()
@@ -210,4 +215,4 @@ class TrainStep:
         self.optimizer.zero_grad(set_to_none=True)
         self.updates += 1
         self.model.after_update(self.updates)
-        return float(loss.detach())
+        return loss.detach()

@@ -43,8 +43,10 @@ def device_label(result: dict) -> str:
 
 def throughput_section(result: dict) -> str:
     s = result["settings"]
-    title = ("torch.compile" if s.get("compile") else "eager") + ", " + device_label(result)
-    rows = [[name, m["params_m"], m["step_s_median"], m["audio_s_per_s"]] for name, m in result["models"].items()]
+    compiled = f"torch.compile {s['compile_mode']}" if s.get("compile_mode") else "torch.compile"
+    title = (compiled if s.get("compile") or s.get("compile_mode") else "eager") + ", " + device_label(result)
+    rows = [[name, m["params_m"], m["step_s_median"], m["audio_s_per_s"], m.get("clone_audio_s_per_s", "-")]
+            for name, m in result["models"].items()]
     ratios = [[pair, r["median"], " ".join(str(x) for x in r["per_rep"]),
                "yes" if r["median"] >= THROUGHPUT_TARGET else "no"] for pair, r in result["ratios"].items()]
     heading = (f"### Training-step throughput, {s['size'].upper()}, {title} ({s['batch_size']} x "
@@ -52,7 +54,7 @@ def throughput_section(result: dict) -> str:
     return "\n\n".join([
         heading,
         machine_line(result),
-        table(["model", "params (M)", "step s (median)", "audio-s/s"], rows),
+        table(["model", "params (M)", "step s (median)", "audio-s/s", "clone-audio-s/s"], rows),
         table(["ours / reference", "median speed ratio", "per repetition", f">= {THROUGHPUT_TARGET}x"], ratios),
     ])
 
@@ -74,7 +76,8 @@ def mfu_section(result: dict) -> str:
               "machine slow both sides as little as they can." if fastest else
               "MFU: the median step against the fastest matmul (measured before the benchmark kept every step).")
     s = result["settings"]
-    heading = (f"### MFU, {s['size'].upper()}, {device_label(result)} ({s['batch_size']} x {s['seconds']} s, {s['dtype']}); "
+    compiled = f", torch.compile {s['compile_mode']}" if s.get("compile_mode") else ""
+    heading = (f"### MFU, {s['size'].upper()}, {device_label(result)}{compiled} ({s['batch_size']} x {s['seconds']} s, {s['dtype']}); "
                f"matmul peak {_rate(peak['flops_per_s'])} ({peak['dtype']})")
     return "\n\n".join([
         heading,
@@ -163,9 +166,11 @@ SECTIONS = {
     "label_pipeline": label_pipeline_section,
     "time_to_accuracy": time_to_accuracy_section,
     "throughput_cuda": throughput_section,
+    "throughput_small_cuda": throughput_section,
     "throughput_compile_cuda": throughput_section,
     "profile_cuda": profile_section,
     "mfu_cuda": mfu_section,
+    "mfu_compile_cuda": mfu_section,
 }
 
 

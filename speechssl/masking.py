@@ -1,6 +1,7 @@
 """All masking: fairseq-style time spans, channel spans and data2vec 2.0's multi-mask clones.
 
-Vectorised over the batch; every random draw comes from an optional ``torch.Generator``.
+Vectorised over the batch and drawn on the mask's device (no host synchronisation on a GPU); every
+random draw comes from an optional ``torch.Generator`` (else the device's global stream).
 """
 
 from __future__ import annotations
@@ -9,8 +10,9 @@ import torch
 
 
 def _uniform(shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
-    """U[0,1) numbers drawn on the generator's device, then moved to ``device``."""
-    gen_device = generator.device if generator is not None else torch.device("cpu")
+    """U[0,1) numbers drawn on ``device`` (the global stream of that device when no generator is
+    given); a generator of another device draws there and the numbers are copied over."""
+    gen_device = generator.device if generator is not None else device
     return torch.rand(shape, generator=generator, device=gen_device).to(device)
 
 
@@ -82,7 +84,9 @@ def compute_span_mask(
     num_spans = (mask_prob * lengths.float() / mask_length + rounding).long().clamp(min=min_masks)
     positions = torch.arange(frames, device=device)
     if no_overlap:
-        starts = _non_overlapping_starts(lengths, num_spans, mask_length, min_space, generator)
+        # the layouts are drawn over the longest row: without padding that is T, known on the host
+        longest = frames if padding_mask is None else None
+        starts = _non_overlapping_starts(lengths, num_spans, mask_length, min_space, generator, longest)
     else:
         # fairseq: starts in [0, n - L]; when that leaves too few slots, allow num_spans + 1 of them.
         num_slots = torch.maximum(lengths - mask_length + 1, num_spans + 1).clamp(max=lengths)
@@ -102,8 +106,11 @@ def _non_overlapping_starts(
     mask_length: int,
     min_space: int,
     generator: torch.Generator | None,
+    longest: int | None = None,
 ) -> torch.Tensor:
     """(B,) lengths and span counts -> (B,T) bool starts of spans at least ``min_space`` apart.
+
+    ``longest`` is ``lengths.max()`` when the caller knows it (saves a device -> host read).
 
     Stars and bars: a layout is ``k`` blocks of ``L + min_space`` frames among ``slack`` free
     frames, chosen as ``k`` sorted positions out of ``slack + k``.
@@ -113,8 +120,10 @@ def _non_overlapping_starts(
     num_spans = torch.minimum(num_spans, fit)
     slack = lengths + min_space - num_spans * block
     items = slack + num_spans
-    batch, frames = lengths.shape[0], int(lengths.max().item()) if lengths.numel() else 0
-    frames = max(frames, 1)
+    batch = lengths.shape[0]
+    if longest is None:
+        longest = int(lengths.max()) if lengths.numel() else 0
+    frames = max(longest, 1)
     positions = torch.arange(frames + 1, device=lengths.device)
     scores = _uniform((batch, frames + 1), generator, lengths.device)
     scores = scores.masked_fill(positions[None, :] >= items[:, None], -1.0)
@@ -181,10 +190,12 @@ def unmasked_indices(mask: torch.Tensor) -> torch.Tensor:
     """(B,T) bool mask with equal counts per row -> (B,U) long indices of unmasked frames, ascending."""
     keep = ~mask
     counts = keep.sum(dim=1)
-    if bool((counts != counts[0]).any()):
+    # U is a shape, so the host must read it: one read of (min, max) per call, the check included
+    fewest, most = torch.stack([counts.min(), counts.max()]).tolist()
+    if fewest != most:
         raise ValueError(f"rows keep different numbers of frames {counts.tolist()}; use require_same_masks")
     order = torch.argsort(keep.to(torch.int8), dim=1, descending=True, stable=True)
-    return order[:, : int(counts[0])]
+    return order[:, :fewest]
 
 
 def gather_unmasked(x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -18,6 +18,7 @@ from torch.utils.data import Dataset
 
 from speechssl.data.augment_config import AugmentConfig
 from speechssl.data.batch import LABEL_PAD, AudioBatch
+from speechssl.data.sampler import round_up_sizes
 from speechssl.io.audio import SAMPLE_RATE, AudioError, read_audio
 from speechssl.io.kaldi_dir import DataDirError, read_table
 
@@ -207,25 +208,36 @@ class AudioDataset(Dataset):
         return Example(utt=utt, audio=cropped, labels=labels, targets=targets)
 
 
-def _pad_int(rows: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pad int64 rows with LABEL_PAD: (batch, longest) and lengths (batch,)."""
+def _pad_int(rows: list[np.ndarray], width: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pad int64 rows with LABEL_PAD: (batch, max(longest, width)) and lengths (batch,)."""
     lengths = torch.tensor([len(r) for r in rows], dtype=torch.long)
-    padded = torch.full((len(rows), int(lengths.max()) if rows else 0), LABEL_PAD, dtype=torch.long)
+    longest = max(int(lengths.max()) if rows else 0, width)
+    padded = torch.full((len(rows), longest), LABEL_PAD, dtype=torch.long)
     for i, row in enumerate(rows):
         padded[i, : len(row)] = torch.from_numpy(np.asarray(row, dtype=np.int64))
     return padded, lengths
 
 
-def collate(examples: list[Example]) -> AudioBatch:
+# frame labels are padded for static shapes as if at this rate (the highest in use: 10 ms frames)
+STATIC_LABEL_RATE = 100
+
+
+def collate(examples: list[Example], static_lengths: Sequence[int] = ()) -> AudioBatch:
     """Zero-pad audio (and clean_audio) to the longest example: audio (B, T), lengths (B,);
     labels/targets padded.
 
     Examples with a ``problem`` are left out and listed in ``skipped`` (B may be 0).
+    With ``static_lengths`` (increasing sample counts) T is the smallest of them that holds the
+    longest example, and frame labels are padded to T / 16000 * ``STATIC_LABEL_RATE`` labels, so
+    that batches come in a few shapes (CTC targets keep their own length: they do not set shapes).
     """
     skipped = {e.utt: e.problem for e in examples if e.problem}
     examples = [e for e in examples if not e.problem]
     lengths = torch.tensor([len(e.audio) for e in examples], dtype=torch.long)
-    audio = torch.zeros(len(examples), int(lengths.max()) if examples else 0, dtype=torch.float32)
+    width = int(lengths.max()) if examples else 0
+    if static_lengths and examples:
+        width = int(round_up_sizes([width], static_lengths)[0])
+    audio = torch.zeros(len(examples), width, dtype=torch.float32)
     for i, example in enumerate(examples):
         audio[i, : len(example.audio)] = torch.from_numpy(example.audio)
     batch = AudioBatch(
@@ -238,7 +250,8 @@ def collate(examples: list[Example]) -> AudioBatch:
         for i, example in enumerate(examples):
             batch.clean_audio[i, : len(example.clean_audio)] = torch.from_numpy(example.clean_audio)
     if examples[0].labels is not None:
-        batch.labels, batch.label_lengths = _pad_int([e.labels for e in examples])
+        label_width = width * STATIC_LABEL_RATE // SAMPLE_RATE if static_lengths else 0
+        batch.labels, batch.label_lengths = _pad_int([e.labels for e in examples], label_width)
     if examples[0].targets is not None:
         batch.targets, batch.target_lengths = _pad_int([e.targets for e in examples])
     return batch

@@ -11,6 +11,28 @@ import numpy as np
 from torch.utils.data import Sampler
 
 
+def round_up_sizes(sizes: Sequence[int] | np.ndarray, static_lengths: Sequence[int]) -> np.ndarray:
+    """Each size (examples,) rounded up to the smallest of ``static_lengths`` that holds it.
+
+    With no static lengths the sizes come back unchanged. Batches packed on these sizes and padded
+    to them (``collate(..., static_lengths)``) take one of a few shapes, so a compiled or
+    CUDA-graphed step is built once per shape instead of once per batch.
+
+    Raises:
+        ValueError: when an example is longer than the longest static length.
+    """
+    sizes = np.asarray(sizes, dtype=np.int64)
+    if not len(static_lengths):
+        return sizes
+    bounds = np.asarray(static_lengths, dtype=np.int64)
+    if len(sizes) and int(sizes.max()) > int(bounds[-1]):
+        raise ValueError(
+            f"an example of {int(sizes.max())} samples is longer than the longest static length "
+            f"{int(bounds[-1])}: add a longer one or lower max_sample_size"
+        )
+    return bounds[np.searchsorted(bounds, sizes, side="left")]
+
+
 def pack_batches(
     sizes: np.ndarray, order: np.ndarray, max_tokens: int, max_batch_size: int
 ) -> list[list[int]]:

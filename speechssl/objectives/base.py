@@ -25,13 +25,15 @@ class ObjectiveOutput:
         loss: scalar tensor, summed over ``sample_size`` units (masked frames, CTC tokens...).
             The trainer divides gradients by the total sample_size of an update (fairseq semantics),
             so gradient accumulation and DDP average over the same units.
-        sample_size: number of units ``loss`` is summed over.
-        logs: scalar monitors for the log and TensorBoard (accuracy, perplexity, target variance).
+        sample_size: number of units ``loss`` is summed over: an int, or a 0-d tensor on the
+            loss's device where counting on the host would read back from the GPU.
+        logs: scalar monitors for the log and TensorBoard (accuracy, perplexity, target variance):
+            floats or 0-d tensors; the trainer reads tensors back once per log interval.
     """
 
     loss: torch.Tensor
-    sample_size: int
-    logs: dict[str, float] = field(default_factory=dict)
+    sample_size: int | torch.Tensor
+    logs: dict[str, float | torch.Tensor] = field(default_factory=dict)
 
 
 class Objective(nn.Module, abc.ABC):
@@ -57,6 +59,14 @@ class Objective(nn.Module, abc.ABC):
     @abc.abstractmethod
     def forward(self, batch: AudioBatch) -> ObjectiveOutput:
         """Compute the loss of one batch (model in train or eval mode as set by the caller)."""
+
+    def check_batch(self, batch: AudioBatch) -> None:
+        """Validate a batch still on the host, before the trainer copies it to a GPU.
+
+        Checks that read tensor values (label counts, label ids) belong here, so that ``forward``
+        on the GPU never waits for a device -> host copy; ``forward`` runs them itself on CPU
+        tensors. Raises ``ValueError`` naming the utterance. Default: nothing to check.
+        """
 
     def after_update(self, num_updates: int) -> None:
         """Called after every optimizer step with the number of updates done so far."""

@@ -41,12 +41,16 @@ class Data2VecObjective(TeacherStudentObjective):
         self.final_proj = nn.Linear(dim, dim)
 
     def forward(self, batch: AudioBatch) -> ObjectiveOutput:
-        """Loss summed over masked frames; sample_size = number of masked frames."""
+        """Loss summed over masked frames; sample_size = number of masked frames (a tensor).
+
+        Every frame is predicted and the masked ones selected by weight, not by indexing, so
+        the step has static shapes and reads nothing back on a GPU.
+        """
         front = self.backbone.front_end(batch.audio, batch.audio_lengths)
         time_mask, channel_mask = draw_span_masks(
             self.config, front.padding_mask, front.x.shape[-1], batch.utt_ids
         )
         encoded = self.backbone.encode(front, time_mask, channel_mask)
-        pred = self.final_proj(encoded.output[time_mask])  # (N, D)
-        target = self.teacher_targets(self.teacher_input(batch, front), front.padding_mask)[time_mask]
-        return self.regression_output(pred, target)
+        pred = self.final_proj(encoded.output).flatten(0, 1)  # (B*F, D)
+        target = self.teacher_targets(self.teacher_input(batch, front), front.padding_mask).flatten(0, 1)
+        return self.regression_output(pred, target, weight=time_mask.flatten())

@@ -95,7 +95,7 @@ class Data2Vec2Objective(TeacherStudentObjective):
             min_masks=cfg.min_masks,
             device=front.x.device,
         )
-        if not bool(mask.any()):
+        if mask.device.type == "cpu" and not bool(mask.any()):  # gather_unmasked reads U back anyway
             raise ValueError(
                 f"no frame masked in batch ({', '.join(batch.utt_ids)}): {frames} frames are too "
                 f"short for mask_length {cfg.mask_length}; drop shorter audio in the data config"
@@ -104,6 +104,7 @@ class Data2Vec2Objective(TeacherStudentObjective):
         encoded = self.encode_unmasked(front.x.repeat_interleave(clones, dim=0), padding, mask)
         decoded = self.decoder(encoded, ~mask)  # (B*M, T, D)
         target = self.teacher_targets(self.teacher_input(batch, front), front.padding_mask)
-        target = target.repeat_interleave(clones, dim=0)[mask]
-        logs = {"student_frames": float(encoded.shape[1]), "masked_pct": float(mask.float().mean())}
-        return self.regression_output(decoded[mask], target, logs)
+        target = target.repeat_interleave(clones, dim=0)  # (B*M, T, D)
+        logs = {"student_frames": float(encoded.shape[1]), "masked_pct": mask.float().mean()}
+        # masked frames selected by weight: no data-dependent shape past the gather of kept frames
+        return self.regression_output(decoded.flatten(0, 1), target.flatten(0, 1), logs, mask.flatten())

@@ -5,6 +5,7 @@ The teacher is a frozen fp32 copy of some student modules, updated after every o
 
 from __future__ import annotations
 
+import contextlib
 import copy
 
 import torch
@@ -23,11 +24,13 @@ class EMATeacher(nn.Module):
 
     ``update(student, decay)`` sets each teacher parameter to ``decay * teacher + (1 - decay) *
     student``; buffers are copied. The teacher stays in eval mode whatever ``train()`` is called
-    with (no dropout / LayerDrop in the targets).
+    with (no dropout / LayerDrop in the targets). ``autocast``: its forward keeps the caller's
+    autocast (bf16 matmuls on fp32 weights); else it runs with autocast off, in fp32.
     """
 
-    def __init__(self, student: nn.Module):
+    def __init__(self, student: nn.Module, autocast: bool = False):
         super().__init__()
+        self.autocast = autocast
         self.model = copy.deepcopy(student).float()
         for param in self.model.parameters():
             param.requires_grad_(False)
@@ -44,18 +47,26 @@ class EMATeacher(nn.Module):
         """One EMA step towards the current ``student`` (same structure as the copy)."""
         self.decay = decay
         teacher_params = dict(self.model.named_parameters())
-        for name, param in student.named_parameters():
-            target = teacher_params[name]
-            target.mul_(decay).add_(param.detach().float(), alpha=1.0 - decay)
+        pairs = [(teacher_params[name], param.detach().float()) for name, param in student.named_parameters()]
+        targets, sources = [t for t, _ in pairs], [s for _, s in pairs]
+        # one multi-tensor kernel per op on a GPU (the same elementwise result as a loop)
+        torch._foreach_mul_(targets, decay)
+        torch._foreach_add_(targets, sources, alpha=1.0 - decay)
         teacher_buffers = dict(self.model.named_buffers())
         for name, buf in student.named_buffers():
             teacher_buffers[name].copy_(buf)
 
     def forward(self, *args, **kwargs):
-        """Run the teacher copy under no_grad in fp32 (autocast off; float tensors cast up)."""
+        """Run the teacher copy under no_grad (float tensors cast up to fp32; autocast off unless
+        ``self.autocast``)."""
         args = tuple(_fp32(a) for a in args)
         kwargs = {k: _fp32(v) for k, v in kwargs.items()}
-        with torch.no_grad(), torch.autocast(device_type=_device_type(self.model), enabled=False):
+        precision = (
+            contextlib.nullcontext()
+            if self.autocast
+            else torch.autocast(device_type=_device_type(self.model), enabled=False)
+        )
+        with torch.no_grad(), precision:
             return self.model(*args, **kwargs)
 
 

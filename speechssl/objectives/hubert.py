@@ -14,7 +14,7 @@ from torch import nn
 from speechssl.data.batch import LABEL_PAD, AudioBatch
 from speechssl.objectives.base import Objective, ObjectiveOutput
 from speechssl.objectives.contrastive import cosine_logits_table
-from speechssl.objectives.label_alignment import align_labels
+from speechssl.objectives.label_alignment import align_labels, check_label_lengths
 from speechssl.objectives.masked_input import (
     SpanMaskConfig,
     draw_span_masks,
@@ -73,14 +73,35 @@ class HubertObjective(Objective):
         nn.init.uniform_(self.label_embeddings)
         self.frame_rate = config.sample_rate / backbone.config.downsampling
 
-    def frame_labels(self, batch: AudioBatch, frame_lengths: torch.Tensor, num_frames: int) -> torch.Tensor:
-        """(B, F) label of each model frame, ``LABEL_PAD`` where there is none."""
+    def check_batch(self, batch: AudioBatch) -> None:
+        """Host-side checks of the labels: present, as many as the audio's frames, below num_classes."""
         if batch.labels is None:
             raise ValueError(
                 f"hubert needs frame labels but the batch ({', '.join(batch.utt_ids)}) has none; "
                 "set the data config's label dir"
             )
-        labels = align_labels(
+        label_lengths = batch.label_lengths
+        if label_lengths is None:
+            label_lengths = (batch.labels != LABEL_PAD).sum(dim=1)
+        frame_lengths = self.backbone.frame_lengths(batch.audio_lengths)
+        cfg = self.config
+        check_label_lengths(
+            label_lengths, frame_lengths, cfg.label_rate, self.frame_rate, batch.utt_ids, cfg.label_tolerance
+        )
+        too_big = batch.labels >= cfg.num_classes
+        if bool(too_big.any()):
+            row = int(too_big.any(dim=1).nonzero()[0])
+            utt = batch.utt_ids[row] if row < len(batch.utt_ids) else f"row {row}"
+            raise ValueError(
+                f"utterance {utt}: label {int(batch.labels[row].max())} >= num_classes "
+                f"{cfg.num_classes}; set num_classes to the size of dict.txt"
+            )
+
+    def frame_labels(self, batch: AudioBatch, frame_lengths: torch.Tensor, num_frames: int) -> torch.Tensor:
+        """(B, F) label of each model frame, ``LABEL_PAD`` where there is none."""
+        if batch.labels is None or batch.labels.device.type == "cpu":
+            self.check_batch(batch)  # free on the CPU; the trainer runs it before a GPU copy
+        return align_labels(
             batch.labels,
             batch.label_lengths,
             frame_lengths,
@@ -90,26 +111,22 @@ class HubertObjective(Objective):
             batch.utt_ids,
             self.config.label_tolerance,
         )
-        too_big = labels >= self.config.num_classes
-        if bool(too_big.any()):
-            row = int(too_big.any(dim=1).nonzero()[0])
-            utt = batch.utt_ids[row] if row < len(batch.utt_ids) else f"row {row}"
-            raise ValueError(
-                f"utterance {utt}: label {int(labels[row].max())} >= num_classes "
-                f"{self.config.num_classes}; set num_classes to the size of dict.txt"
-            )
-        return labels
 
-    def _frame_loss(self, proj: torch.Tensor, labels: torch.Tensor, select: torch.Tensor):
-        """Summed cross-entropy and correct count over the frames where ``select`` (B,F) is True."""
-        logits = cosine_logits_table(proj[select], self.label_embeddings, self.config.logit_temp)
-        target = labels[select]
-        loss = F.cross_entropy(logits, target, reduction="sum")
-        correct = int((logits.argmax(dim=-1) == target).sum()) if target.numel() else 0
-        return loss, correct, int(target.numel())
+    def _frame_losses(self, proj: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Cross-entropy (B*F,) of every frame (0 at ``LABEL_PAD``) and whether its argmax is right.
+
+        Every frame is scored, masked or not, so that no step depends on a data-dependent count
+        (a GPU step then never reads back); the parts are selected by weighting, not indexing.
+        """
+        logits = cosine_logits_table(proj.flatten(0, 1), self.label_embeddings, self.config.logit_temp)
+        target = labels.flatten()
+        loss = F.cross_entropy(logits, target, reduction="none", ignore_index=LABEL_PAD)
+        with torch.no_grad():
+            correct = logits.argmax(dim=-1) == target
+        return loss, correct
 
     def forward(self, batch: AudioBatch) -> ObjectiveOutput:
-        """Loss summed over the frames that carry weight; sample_size = their number."""
+        """Loss summed over the frames that carry weight; sample_size = their number (a tensor)."""
         cfg = self.config
         front = self.backbone.front_end(batch.audio, batch.audio_lengths)
         labels = self.frame_labels(batch, front.frame_lengths, front.x.shape[1])
@@ -119,24 +136,25 @@ class HubertObjective(Objective):
         encoded = self.backbone.encode(front, time_mask, channel_mask)
         proj = self.final_proj(encoded.output)  # (B, F, final_dim)
         labelled = labels != LABEL_PAD
+        frame_loss, frame_correct = self._frame_losses(proj, labels)
 
         loss = torch.zeros((), device=proj.device)
-        sample_size = 0
-        logs: dict[str, float] = {}
+        sample_size = torch.zeros((), dtype=torch.long, device=proj.device)
+        logs: dict[str, torch.Tensor] = {}
         for name, select, weight in (
             ("masked", time_mask & labelled, cfg.pred_masked_weight),
             ("unmasked", ~time_mask & labelled, cfg.pred_nomask_weight),
         ):
+            select = select.flatten()
+            part = torch.where(select, frame_loss, 0.0).sum()
+            count = select.sum()
             if weight > 0:
-                part, correct, count = self._frame_loss(proj, labels, select)
                 loss = loss + weight * part
-                sample_size += count
-            else:
-                with torch.no_grad():
-                    part, correct, count = self._frame_loss(proj, labels, select)
-            logs[f"{name}_accuracy"] = correct / max(count, 1)
-            logs[f"{name}_loss"] = float(part.detach()) / max(count, 1)
+                sample_size = sample_size + count
+            denominator = count.clamp(min=1)
+            logs[f"{name}_accuracy"] = (frame_correct & select).sum() / denominator
+            logs[f"{name}_loss"] = part.detach() / denominator
         penalty = feature_penalty(front.features)
         loss = loss + cfg.feature_pen_weight * penalty * sample_size
-        logs["feature_pen"] = float(penalty.detach())
+        logs["feature_pen"] = penalty.detach()
         return ObjectiveOutput(loss=loss, sample_size=sample_size, logs=logs)

@@ -97,7 +97,8 @@ class GumbelQuantizer(nn.Module):
         code_perplexity = perplexity(hard.mean(dim=0))
         prob_perplexity = perplexity(torch.softmax(logits, dim=-1).mean(dim=0))
         if self.training:
-            choice = F.gumbel_softmax(logits, tau=float(self.temperature), hard=True, dim=-1)
+            # the temperature stays a device tensor: reading it back would stall a GPU step
+            choice = F.gumbel_softmax(logits, tau=self.temperature, hard=True, dim=-1)
         else:
             choice = hard
         # per group a (N, V) @ (V, d) product: (G, N, V) @ (G, V, d) -> (G, N, d)

@@ -39,16 +39,34 @@ class TeacherStudentObjective(Objective):
             )
         self.backbone = backbone
         self.config = config
-        self.teacher = EMATeacher(backbone.encoder)
+        self.teacher = EMATeacher(backbone.encoder, autocast=config.teacher_autocast)
         # A buffer, so that a resumed run knows how far the collapse check has gone.
         self.register_buffer("num_updates", torch.zeros((), dtype=torch.long))
+        self._host_updates: int | None = 0  # host copy of num_updates (no read-back per step)
+        self.register_load_state_dict_post_hook(self._reset_host_updates)
         self.teacher.decay = ema_decay_at(
             0, config.ema_decay, config.ema_end_decay, config.ema_anneal_end_step
         )
 
+    def _reset_host_updates(self, *_) -> None:
+        self._host_updates = None  # a loaded state dict brings its own count: read it once
+
+    def _collapse_check_due(self, device: torch.device) -> bool:
+        """Whether this step reads the variance monitors back: every step on the CPU (free there),
+        every ``var_check_interval`` updates elsewhere (a read-back stalls a GPU step)."""
+        cfg = self.config
+        if cfg.min_target_var <= 0 and cfg.min_pred_var <= 0:
+            return False
+        if self._host_updates is None:
+            self._host_updates = int(self.num_updates)
+        if self._host_updates <= cfg.var_check_after:
+            return False
+        return device.type == "cpu" or self._host_updates % cfg.var_check_interval == 0
+
     def after_update(self, num_updates: int) -> None:
         """Move the teacher towards the student with the decay of this update."""
         self.num_updates.fill_(num_updates)
+        self._host_updates = num_updates
         cfg = self.config
         decay = ema_decay_at(num_updates, cfg.ema_decay, cfg.ema_end_decay, cfg.ema_anneal_end_step)
         if decay < 1.0:
@@ -91,26 +109,32 @@ class TeacherStudentObjective(Objective):
             return build_targets(layers, self.config, padding_mask)
 
     def regression_output(
-        self, pred: torch.Tensor, target: torch.Tensor, logs: dict[str, float] | None = None
+        self,
+        pred: torch.Tensor,
+        target: torch.Tensor,
+        logs: dict[str, float | torch.Tensor] | None = None,
+        weight: torch.Tensor | None = None,
     ) -> ObjectiveOutput:
         """Loss over N predicted frames, variance monitors and the collapse check.
 
         Args:
-            pred: shape (N, D) student predictions at masked frames.
+            pred: shape (N, D) student predictions (at masked frames, or at every frame).
             target: shape (N, D) teacher targets at the same frames.
+            weight: shape (N,) bool, True at the frames that count (None: all): selecting by
+                weight keeps N a static shape, so the GPU step never reads a count back.
         """
         cfg = self.config
-        loss = regression_loss(pred, target, cfg.loss_beta, cfg.loss_scale)
-        target_var = float(feature_std(target))
-        pred_var = float(feature_std(pred))
-        if self.training:
-            check_collapse(target_var, pred_var, int(self.num_updates), cfg)
-        sample_size = int(pred.shape[0])
+        loss = regression_loss(pred, target, cfg.loss_beta, cfg.loss_scale, weight)
+        target_var = feature_std(target, weight).detach()
+        pred_var = feature_std(pred, weight).detach()
+        if self.training and self._collapse_check_due(pred.device):
+            check_collapse(target_var, pred_var, self._host_updates, cfg)
+        sample_size = int(pred.shape[0]) if weight is None else weight.sum()
         logs = dict(logs or {})
         logs.update(
             target_var=target_var,
             pred_var=pred_var,
             ema_decay=self.teacher.decay,
-            masked_frames=float(sample_size),
+            masked_frames=float(sample_size) if weight is None else sample_size.float(),
         )
         return ObjectiveOutput(loss=loss, sample_size=sample_size, logs=logs)

@@ -102,7 +102,7 @@ class Wav2Vec2Objective(Objective):
         pred = self.final_proj(encoded.output[time_mask])  # (N, final_dim)
 
         latents = self.backbone.dropout_features(front.normed)[time_mask]  # (N, C)
-        logs: dict[str, float] = {}
+        logs: dict[str, float | torch.Tensor] = {}
         extra = torch.zeros((), device=pred.device)
         if self.quantizer is not None:
             quantized = self.quantizer(latents)
@@ -110,10 +110,10 @@ class Wav2Vec2Objective(Objective):
             diversity = diversity_loss(quantized.prob_perplexity, quantized.num_codes)
             extra = extra + cfg.diversity_weight * diversity
             logs.update(
-                code_perplexity=float(quantized.code_perplexity.detach()),
-                prob_perplexity=float(quantized.prob_perplexity.detach()),
-                temperature=float(self.quantizer.temperature),
-                diversity_loss=float(diversity.detach()),
+                code_perplexity=quantized.code_perplexity.detach(),
+                prob_perplexity=quantized.prob_perplexity.detach(),
+                temperature=self.quantizer.temperature.detach(),
+                diversity_loss=diversity.detach(),
             )
         else:
             targets = self.project_q(latents)
@@ -132,9 +132,9 @@ class Wav2Vec2Objective(Objective):
             # a row whose logits are all equal (max == min) counts as wrong, as fairseq does
             correct = (best == 0) & (best != logits.argmin(dim=-1))
         logs.update(
-            contrastive_loss=float(contrastive.detach()) / max(sample_size, 1),
-            feature_pen=float(penalty.detach()),
-            accuracy=float(correct.float().mean()),
+            contrastive_loss=contrastive.detach() / max(sample_size, 1),
+            feature_pen=penalty.detach(),
+            accuracy=correct.float().mean(),
             masked_frames=float(sample_size),
         )
         return ObjectiveOutput(loss=loss, sample_size=sample_size, logs=logs)

@@ -21,6 +21,7 @@ from speechssl.models.config import BackboneConfig, load_backbone_config
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 SCHEDULES = ("polynomial", "tri_stage", "cosine", "constant")
+COMPILE_CHOICES = ("off", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 @dataclass
@@ -32,6 +33,8 @@ class OptimConfig:
         lr: peak learning rate.
         betas, eps, weight_decay: Adam hyper-parameters.
         clip_norm: clip the global gradient L2 norm to this (0 = no clipping; norm still logged).
+        fused: one fused kernel for the whole step, which also drops a non-finite step on the
+            device: ``auto`` (when every parameter is on a GPU), ``true`` or ``false``.
     """
 
     name: str = "adamw"
@@ -40,10 +43,14 @@ class OptimConfig:
     eps: float = 1e-6
     weight_decay: float = 0.01
     clip_norm: float = 0.0
+    fused: str = "auto"
 
     def __post_init__(self) -> None:
         if self.name not in ("adam", "adamw"):
             raise ConfigError(f"optim.name: expected adam or adamw, got {self.name!r}")
+        self.fused = str(self.fused).lower()  # YAML reads a bare true/false as a bool
+        if self.fused not in ("auto", "true", "false"):
+            raise ConfigError(f"optim.fused: expected auto, true or false, got {self.fused!r}")
 
 
 @dataclass
@@ -105,6 +112,11 @@ class TrainerConfig:
         max_skipped_in_a_row: fail when this many consecutive steps have a non-finite loss/gradient.
         length_noise: relative noise on lengths before bucketing (varies batches between epochs).
         find_unused_parameters: DDP option; ``auto`` turns it on when the model uses layerdrop.
+        compile: ``torch.compile`` the objective's forward (its backward with it): ``off``, or a
+            mode (``default``, ``reduce-overhead`` = CUDA graphs, ``max-autotune`` ...). Pair it
+            with ``static_lengths`` so every batch has one of a few shapes (one compile each).
+        static_lengths: pad each batch's audio to the smallest of these sample counts that holds
+            it (e.g. ``[80000, 160000, 250000]``; empty = pad to the longest utterance only).
         collapse_every: updates between measures of the per-layer collapse metric
             (speechssl.train.collapse) on a fixed held-out batch, written with the next progress
             record (0 = off). Pre-training only (``speechssl pretrain``).
@@ -133,10 +145,18 @@ class TrainerConfig:
     max_skipped_in_a_row: int = 50
     length_noise: float = 0.05
     find_unused_parameters: str = "auto"
+    compile: str = "off"
+    static_lengths: tuple[int, ...] = ()
     collapse_every: int = 100
     collapse_utterances: int = 8
 
     def __post_init__(self) -> None:
+        if self.compile not in COMPILE_CHOICES:
+            raise ConfigError(f"trainer.compile: expected one of {COMPILE_CHOICES}, got {self.compile!r}")
+        if any(n <= 0 for n in self.static_lengths) or list(self.static_lengths) != sorted(set(self.static_lengths)):
+            raise ConfigError(
+                f"trainer.static_lengths: expected increasing positive sample counts, got {list(self.static_lengths)}"
+            )
         if self.precision not in PRECISIONS:
             raise ConfigError(f"trainer.precision: expected one of {PRECISIONS}, got {self.precision!r}")
         if self.device not in ("auto", "cpu", "cuda"):

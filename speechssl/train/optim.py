@@ -14,13 +14,21 @@ from speechssl.train.config import OptimConfig, ScheduleConfig
 
 
 def build_optimizer(params: Iterable[torch.nn.Parameter], config: OptimConfig) -> torch.optim.Optimizer:
-    """Adam or AdamW over ``params`` with the configured betas, eps and weight decay."""
+    """Adam or AdamW over ``params`` with the configured betas, eps and weight decay; fused (one
+    kernel for every tensor, able to drop a non-finite step on the device) per ``config.fused``,
+    by default when they are all on a GPU."""
     params = list(params)
     if not params:
         raise ValueError("the objective has no trainable parameters")
     cls = torch.optim.AdamW if config.name == "adamw" else torch.optim.Adam
+    fused = config.fused == "true" or (config.fused == "auto" and all(p.is_cuda for p in params))
     return cls(
-        params, lr=config.lr, betas=tuple(config.betas), eps=config.eps, weight_decay=config.weight_decay
+        params,
+        lr=config.lr,
+        betas=tuple(config.betas),
+        eps=config.eps,
+        weight_decay=config.weight_decay,
+        fused=fused or None,
     )
 
 

@@ -4,6 +4,7 @@ validation, checkpoints, exact resume, and the end-of-run summary (``summary.jso
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -17,7 +18,7 @@ from torch.utils.data import DataLoader
 from speechssl.config import save_config
 from speechssl.data.batch import AudioBatch
 from speechssl.data.dataset import AudioDataset, SkippedUtterances, collate, worker_init
-from speechssl.data.sampler import BucketBatchSampler
+from speechssl.data.sampler import BucketBatchSampler, round_up_sizes
 from speechssl.io.atomic import atomic_write_text, remove_stale_temporaries
 from speechssl.io.audio import SAMPLE_RATE
 from speechssl.objectives.base import Objective
@@ -46,15 +47,20 @@ ProbeFn = Callable[[Objective], dict]
 
 
 def make_loader(
-    dataset: AudioDataset, sampler: BucketBatchSampler, cfg: TrainerConfig, device: torch.device
+    dataset: AudioDataset,
+    sampler: BucketBatchSampler,
+    cfg: TrainerConfig,
+    device: torch.device,
+    static_lengths: tuple[int, ...] = (),
 ) -> DataLoader:
-    """A DataLoader over ``sampler``'s batches; its own generator keeps the global RNG untouched."""
+    """A DataLoader over ``sampler``'s batches; its own generator keeps the global RNG untouched.
+    ``static_lengths``: pad audio to these sizes (training; see ``collate``)."""
     generator = torch.Generator()
     generator.manual_seed(cfg.seed)
     return DataLoader(
         dataset,
         batch_sampler=sampler,
-        collate_fn=collate,
+        collate_fn=functools.partial(collate, static_lengths=static_lengths),
         num_workers=cfg.num_workers,
         worker_init_fn=worker_init if cfg.num_workers > 0 else None,
         pin_memory=device.type == "cuda",
@@ -67,13 +73,15 @@ def batch_stream(dataset, sampler, cfg: TrainerConfig, device, epoch: int, consu
     while cfg.max_epochs <= 0 or epoch <= cfg.max_epochs:
         sampler.set_epoch(epoch, consumed)
         dataset.set_epoch(epoch)
-        for position, batch in enumerate(make_loader(dataset, sampler, cfg, device), start=consumed + 1):
+        loader = make_loader(dataset, sampler, cfg, device, cfg.static_lengths)
+        for position, batch in enumerate(loader, start=consumed + 1):
             yield epoch, position, batch
         epoch, consumed = epoch + 1, 0
 
 
 class _Interval:
-    """Sums over one log interval."""
+    """Sums over one log interval (loss, sample size and gradient norm stay device tensors until
+    ``_log_interval`` reads them back)."""
 
     def __init__(self) -> None:
         self.loss_sum = self.sample_size = self.audio_samples = self.flops = self.grad_norm = 0.0
@@ -166,7 +174,12 @@ def run_training(
     if world.is_main and config is not None:
         save_config(config, exp_dir / "config.yaml")
     sampler = BucketBatchSampler(
-        train_set.sizes, cfg.max_tokens, cfg.seed, world.rank, world.size, length_noise=cfg.length_noise
+        round_up_sizes(train_set.sizes, cfg.static_lengths),
+        cfg.max_tokens,
+        cfg.seed,
+        world.rank,
+        world.size,
+        length_noise=cfg.length_noise,
     )
     stream = batch_stream(train_set, sampler, cfg, world.device, run["epoch"], run["consumed"])
     monitor = TrainingMonitor(exp_dir, world.is_main, trainer.num_updates)  # from here on in train.log
@@ -265,7 +278,9 @@ def run_training(
         run["training_flops"] += stats["training_flops"]
         interval.add(stats)
         out_of_budget = ""
-        if cfg.max_wall_seconds > 0:  # every rank must agree, or one would wait for the others forever
+        if cfg.max_wall_seconds > 0 and world.size == 1:  # alone: the host clock, no device round trip
+            out_of_budget = "max_wall_seconds" if elapsed() > cfg.max_wall_seconds else ""
+        elif cfg.max_wall_seconds > 0:  # every rank must agree, or one would wait for the others forever
             late = torch.tensor([float(elapsed() > cfg.max_wall_seconds)], device=world.device)
             out_of_budget = "max_wall_seconds" if all_reduce_sum(late).item() > 0 else ""
         if budget.exhausted(run["training_flops"]):  # the same count on every rank: no vote needed
@@ -365,12 +380,13 @@ def _log_interval(
     """Write one progress record for ``interval`` plus the ``probed`` monitors (a collective call:
     merges every rank's logs)."""
     seconds = max(time.perf_counter() - interval.start, 1e-9)
+    logs = trainer.pop_logs()  # first: it also counts the steps the device skipped
     record = {
         "update": trainer.num_updates,
         "epoch": run["epoch"],
-        "loss": interval.loss_sum / max(interval.sample_size, 1.0),
+        "loss": float(interval.loss_sum) / max(float(interval.sample_size), 1.0),
         "lr": trainer.optimizer.param_groups[0]["lr"],
-        "grad_norm": interval.grad_norm / max(interval.updates, 1),
+        "grad_norm": float(interval.grad_norm) / max(interval.updates, 1),
         "elapsed": elapsed,
         "audio_seconds": run["audio_seconds"],
         "audio_seconds_per_second": interval.audio_samples / SAMPLE_RATE / seconds,
@@ -378,7 +394,7 @@ def _log_interval(
     }
     if peak > 0:
         record["mfu"] = mfu(interval.flops, seconds, peak * world.size)
-    record.update(trainer.pop_logs())
+    record.update(logs)
     record.update(probed)
     monitor.log_train(record)
     return record

@@ -38,6 +38,25 @@ def test_throughput_quick_pairs_ours_with_reference(results: Path) -> None:
     assert ratio["per_rep"] == pytest.approx(expected, rel=0.02)
 
 
+def test_data2vec2_throughput_counts_every_clone(results: Path) -> None:
+    out = results / "throughput_clones.json"
+    throughput.main(["--quick", "--models", "ours:data2vec2", "ours:hubert", "--reps", "1", "--out", str(out)])
+    models = read(out)["models"]
+    clones = models["ours:data2vec2"]
+    assert clones["clones"] == 8 and models["ours:hubert"]["clones"] == 1
+    assert clones["clone_audio_s_per_s"] == pytest.approx(8 * clones["audio_s_per_s"], rel=1e-3)
+
+
+def test_gpu_default_is_fairseqs_batch_on_an_80_gb_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    for memory, expected in ((141e9, (7, 12.5)), (80e9, (7, 12.5)), (40e9, (4, 15.6))):
+        monkeypatch.setattr(
+            throughput.torch.cuda, "get_device_properties", lambda _, m=memory: type("P", (), {"total_memory": m})
+        )
+        settings = throughput.default_settings(False, "cuda")
+        assert (settings.batch_size, settings.seconds) == expected and settings.dtype == "bf16"
+    assert 7 * 12.5 * 16000 == 1_400_000  # fairseq's max_tokens per GPU
+
+
 def test_mfu_quick_is_a_fraction_of_the_matmul_peak(results: Path) -> None:
     out = results / "mfu.json"
     mfu.main(["--quick", "--objectives", "hubert", "--out", str(out)])

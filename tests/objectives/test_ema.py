@@ -41,3 +41,13 @@ def test_ema_update_values_two_parameters():
     assert not teacher.model.training
     out = teacher(torch.ones(1, 1, dtype=torch.float64).float())
     assert out.item() == pytest.approx(1.9) and not out.requires_grad
+
+
+def test_teacher_keeps_the_steps_autocast_only_when_asked():
+    student = nn.Linear(4, 4)
+    x = torch.randn(2, 4)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert EMATeacher(student, autocast=True)(x).dtype == torch.bfloat16  # fairseq's fp16 teacher
+        assert EMATeacher(student)(x).dtype == torch.float32
+    teacher = EMATeacher(student, autocast=True)
+    assert teacher.model.weight.dtype == torch.float32 and teacher(x).dtype == torch.float32  # fp32 runs
