@@ -16,9 +16,10 @@ from torch import nn
 from speechssl.data.batch import AudioBatch
 from speechssl.io.audio import SAMPLE_RATE
 from speechssl.models import BackboneConfig, build_backbone, load_backbone_config
-from speechssl.objectives import build_objective
+from speechssl.objectives import OBJECTIVES, build_objective, objective_config
+from speechssl.objectives.teacher_student import TeacherStudentObjective
 
-OURS = ("wav2vec2", "hubert", "data2vec", "data2vec2")
+OURS = tuple(OBJECTIVES)
 REFERENCES = ("torchaudio_hubert", "hf_wav2vec2")
 # data2vec / data2vec 2.0 BASE backbone (the comment in conf/model/base.yaml)
 DATA2VEC_OVERRIDES = [
@@ -49,9 +50,14 @@ class StepModel:
     after_update: Callable[[int], None] = lambda updates: None
 
 
+def _has_teacher(objective: str) -> bool:
+    """The data2vec family: an EMA teacher regresses its own layers (the registry's class says so)."""
+    return issubclass(OBJECTIVES[objective][0], TeacherStudentObjective)
+
+
 def backbone_config(size: str, objective: str) -> BackboneConfig:
     """BASE/tiny config as each paper trains it (data2vec variants: conv LayerNorm, conv stack)."""
-    overrides = DATA2VEC_OVERRIDES if objective.startswith("data2vec") else []
+    overrides = DATA2VEC_OVERRIDES if _has_teacher(objective) else []
     return load_backbone_config(size, overrides)
 
 
@@ -75,10 +81,10 @@ def make_batch(batch_size: int, seconds: float, seed: int = 0) -> AudioBatch:
 def objective_overrides(objective: str, size: str) -> dict | None:
     """Objective config values the benchmark needs beyond the defaults (label count, top-K)."""
     config = backbone_config(size, objective)
-    extra: dict = {"num_classes": NUM_CLASSES} if objective == "hubert" else {}
-    if objective.startswith("data2vec"):
+    extra: dict = {"num_classes": NUM_CLASSES} if OBJECTIVES[objective][0].needs_labels else {}
+    if _has_teacher(objective):
         extra["average_top_k_layers"] = min(8, config.num_layers)
-    if size == "tiny" and objective == "data2vec2":
+    if size == "tiny" and hasattr(objective_config(objective), "decoder"):  # data2vec 2.0's conv decoder
         extra["decoder"] = {"dim": 32, "layers": 1, "groups": 4}
     return extra or None
 
