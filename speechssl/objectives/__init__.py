@@ -26,6 +26,7 @@ from speechssl.objectives.base import Objective, ObjectiveOutput
 from speechssl.objectives.data2vec import Data2VecConfig, Data2VecObjective
 from speechssl.objectives.data2vec2 import Data2Vec2Config, Data2Vec2Objective
 from speechssl.objectives.hubert import HubertConfig, HubertObjective
+from speechssl.objectives.mae import MaeConfig, MaeObjective
 from speechssl.objectives.wav2vec2 import Wav2Vec2Config, Wav2Vec2Objective
 
 OBJECTIVES: dict[str, tuple[type[Objective], type]] = {
@@ -33,6 +34,7 @@ OBJECTIVES: dict[str, tuple[type[Objective], type]] = {
     "hubert": (HubertObjective, HubertConfig),
     "data2vec": (Data2VecObjective, Data2VecConfig),
     "data2vec2": (Data2Vec2Objective, Data2Vec2Config),
+    "mae": (MaeObjective, MaeConfig),
 }
 
 

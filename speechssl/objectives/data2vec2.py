@@ -40,6 +40,36 @@ class Data2Vec2Config(RegressionConfig):
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
 
 
+def check_some_masked(mask: torch.Tensor, batch: AudioBatch, mask_length: int) -> None:
+    """Raise ``ValueError`` naming the batch's utterances when a CPU mask (N, T) masks nothing
+    (on a GPU it would cost a read-back; ``gather_unmasked`` reads U back there anyway)."""
+    if mask.device.type == "cpu" and not bool(mask.any()):
+        raise ValueError(
+            f"no frame masked in batch ({', '.join(batch.utt_ids)}): {mask.shape[1]} frames are too "
+            f"short for mask_length {mask_length}; drop shorter audio in the data config"
+        )
+
+
+def encode_unmasked(
+    backbone: nn.Module, x: torch.Tensor, padding_mask: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor:
+    """The backbone's Transformer over the kept frames only (data2vec 2.0, also masked reconstruction).
+
+    Args:
+        x: shape (N, T, D) projected features (N = B*M clones).
+        padding_mask: shape (N, T) bool, True at padding.
+        mask: shape (N, T) bool, True at masked frames, the same count per row.
+
+    Returns:
+        shape (N, U, D) with U = T - masked frames per row.
+    """
+    # masked frames are zeroed (not dropped) for the positional conv, as fairseq does
+    x = backbone.add_positions(x.masked_fill(mask.unsqueeze(-1), 0.0), padding_mask)
+    kept, index = masking.gather_unmasked(x, mask)
+    kept_padding = padding_mask.gather(1, index)
+    return backbone.transformer(kept, kept_padding, attn_bias=backbone.attention_bias(kept, index)).output
+
+
 class Data2Vec2Objective(TeacherStudentObjective):
     """Student: masked frames dropped before the Transformer; ``decoder`` predicts all frames."""
 
@@ -56,22 +86,8 @@ class Data2Vec2Objective(TeacherStudentObjective):
     def encode_unmasked(
         self, x: torch.Tensor, padding_mask: torch.Tensor, mask: torch.Tensor
     ) -> torch.Tensor:
-        """Student Transformer over the kept frames only.
-
-        Args:
-            x: shape (B*M, T, D) projected features of the clones.
-            padding_mask: shape (B*M, T) bool, True at padding.
-            mask: shape (B*M, T) bool, True at masked frames, the same count per row.
-
-        Returns:
-            shape (B*M, U, D) with U = T - masked frames per row.
-        """
-        backbone = self.backbone
-        # masked frames are zeroed (not dropped) for the positional conv, as fairseq does
-        x = backbone.add_positions(x.masked_fill(mask.unsqueeze(-1), 0.0), padding_mask)
-        kept, index = masking.gather_unmasked(x, mask)
-        kept_padding = padding_mask.gather(1, index)
-        return backbone.transformer(kept, kept_padding, attn_bias=backbone.attention_bias(kept, index)).output
+        """Student Transformer over the kept frames only (``encode_unmasked`` of this module)."""
+        return encode_unmasked(self.backbone, x, padding_mask, mask)
 
     def training_flops(self, count: FlopCount) -> float:
         """Conv encoder once, the student Transformer on M clones of the unmasked frames, the
@@ -95,11 +111,7 @@ class Data2Vec2Objective(TeacherStudentObjective):
             min_masks=cfg.min_masks,
             device=front.x.device,
         )
-        if mask.device.type == "cpu" and not bool(mask.any()):  # gather_unmasked reads U back anyway
-            raise ValueError(
-                f"no frame masked in batch ({', '.join(batch.utt_ids)}): {frames} frames are too "
-                f"short for mask_length {cfg.mask_length}; drop shorter audio in the data config"
-            )
+        check_some_masked(mask, batch, cfg.mask_length)
         padding = front.padding_mask.repeat_interleave(clones, dim=0)
         encoded = self.encode_unmasked(front.x.repeat_interleave(clones, dim=0), padding, mask)
         decoded = self.decoder(encoded, ~mask)  # (B*M, T, D)

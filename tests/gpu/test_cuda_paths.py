@@ -39,7 +39,7 @@ def exact_fp32():
 
 def _objective(name: str):
     torch.manual_seed(0)
-    return build_objective(name, build_backbone(load_backbone_config("tiny", TINY)), CONFIGS[name])
+    return build_objective(name, build_backbone(load_backbone_config("tiny", TINY)), CONFIGS.get(name))
 
 
 def _uniform_on_the_cpu(shape, generator, device):

@@ -24,7 +24,7 @@ def _eval_loss(objective, batch) -> float:
 
 @pytest.mark.parametrize("name", sorted(OBJECTIVES))
 def test_short_training_lowers_loss(name, tiny_backbone, batch):
-    objective = build_objective(name, tiny_backbone(), CONFIGS[name])
+    objective = build_objective(name, tiny_backbone(), CONFIGS.get(name))  # others: their defaults
     objective.train()
     before = _eval_loss(objective, batch)
     optimizer = torch.optim.Adam(objective.trainable_parameters(), lr=5e-4)
@@ -49,7 +49,7 @@ def test_table_rejects_unknown_names_and_keys(tiny_backbone):
 
 @pytest.mark.parametrize("name", sorted(OBJECTIVES))
 def test_config_round_trips_through_a_dict(name):
-    config = objective_config(name, CONFIGS[name])
+    config = objective_config(name, CONFIGS.get(name))
     assert objective_config(name, to_dict(config)) == config
     defaults = objective_config(name)
-    assert 0 < defaults.mask_prob < 1 and defaults.mask_length in (5, 10)
+    assert 0 < defaults.mask_prob < 1 and defaults.mask_length >= 1
