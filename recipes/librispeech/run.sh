@@ -199,12 +199,17 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ] && [ "$needs_labels" = true ] && [ 
   fi
 fi
 
+pretrain_iteration() {  # pretrain_iteration ITERATION EXP_DIR [LABEL_OPTIONS...]: one run of $objective
+  local config freq exp=$2
+  config=$(pt_config "$1"); freq=$(update_freq "$config")
+  shift 2
+  $run_once "$exp" $launch pretrain --config "conf/pretrain/$config.yaml" --exp-dir "$exp" \
+    --set trainer.update_freq="$freq" "${pt_data[@]}" "$@" "${pt_extra[@]}" --resume
+}
+
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ] && [ "$iterations" -ge 1 ]; then
-  config=$(pt_config 1); freq=$(update_freq "$config")
-  log "Stage 3: $objective pre-training ($config) -> $iter1_dir"
-  $run_once "$iter1_dir" $launch pretrain --config "conf/pretrain/$config.yaml" --exp-dir "$iter1_dir" \
-    --set trainer.update_freq="$freq" "${pt_data[@]}" "${label1_opts[@]}" \
-    "${pt_extra[@]}" --resume
+  log "Stage 3: $objective pre-training ($(pt_config 1)) -> $iter1_dir"
+  pretrain_iteration 1 "$iter1_dir" "${label1_opts[@]}"
 fi
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ] && [ "$iterations" -ge 2 ]; then
@@ -214,11 +219,8 @@ if [ $stage -le 4 ] && [ $stop_stage -ge 4 ] && [ "$iterations" -ge 2 ]; then
 fi
 
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ] && [ "$iterations" -ge 2 ]; then
-  config=$(pt_config 2); freq=$(update_freq "$config")
-  log "Stage 5: $objective iteration 2 ($config), a fresh model on the new targets -> $pt_dir"
-  $run_once "$pt_dir" $launch pretrain --config "conf/pretrain/$config.yaml" --exp-dir "$pt_dir" \
-    --set trainer.update_freq="$freq" "${pt_data[@]}" "${label2_opts[@]}" \
-    "${pt_extra[@]}" --resume
+  log "Stage 5: $objective iteration 2 ($(pt_config 2)), a fresh model on the new targets -> $pt_dir"
+  pretrain_iteration 2 "$pt_dir" "${label2_opts[@]}"
 fi
 
 if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
