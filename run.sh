@@ -13,7 +13,7 @@ cd "$(dirname "$0")"
 
 stage=0
 stop_stage=100
-nj=2                   # parallel jobs for data generation and feature dumping
+nj=2                   # jobs side by side (one thread each of 2 cores): data, features, training, decoding, probes
 seed=1
 plan=mini              # corpus size plan: mini (default) or smoke (seconds, for trying the recipe)
 objective=all          # a name listed by 'speechssl pretrain --list-objectives', or all
@@ -36,7 +36,7 @@ finetune_set=          # extra "a.b=c ..." overrides of every fine-tuning run
 scratch_seeds=3        # scratch baselines with seeds 1..N: their spread is the table's noise level
 random_seeds=3         # probed random-weight upstreams with seeds 1..N: the probes' noise level
 probe_seeds=1          # probe seeds 1..N of every trained probe (their spread is reported too)
-probe_tasks="pr pc"    # trained probes of every upstream, probe seeds 1..probe_seeds
+probe_tasks=pr         # trained probes of every upstream, probe seeds 1..probe_seeds ("pr pc": also frame phones)
 untrained_probes=abx   # probes without training (one run per upstream; empty: none)
 probe_updates=1500     # updates of the pr and pc probes (linear heads)
 asr_updates=30         # updates of the ASR probe (BiLSTM head, 2.4 CPU-s an update: docs/probes.md)
@@ -44,6 +44,8 @@ asr_hidden=128         # BiLSTM units per direction of the ASR probe head (SUPER
 
 . local/parse_options.sh
 . local/log.sh
+pool_jobs=$nj
+. local/job_pool.sh
 
 # Pre-training on the mini corpus skips the validation loss (it costs more than it tells here).
 # Equal compute: every objective stops at the same analytic training FLOPs, on any machine.
@@ -119,8 +121,11 @@ pretrain() {  # pretrain OBJECTIVE ITERATION [LABEL_DIR]: one pre-training run f
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
   log "Stage 5: pre-train ($objectives) with the $model backbone"
   for obj in $objectives; do
-    if needs_labels "$obj"; then pretrain "$obj" 1 "$exp/labels/mfcc"; else pretrain "$obj" 1; fi
+    labels=""
+    needs_labels "$obj" && labels=$exp/labels/mfcc
+    pool_run "$exp/log/pretrain_$obj.log" pretrain "$obj" 1 $labels
   done
+  pool_wait
 fi
 
 if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
@@ -154,20 +159,22 @@ if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
       scratch_seed*) own_settings+=(--set "trainer.seed=${name#scratch_seed}") ;;
       *) pretrained="$exp/pretrain/$name"; own_settings=() ;;
     esac
-    local/run_once.sh "$exp/finetune/$name" \
+    pool_run "$exp/log/finetune_$name.log" local/run_once.sh "$exp/finetune/$name" \
       speechssl finetune --config "conf/finetune/${model}_letters.yaml" --pretrained "$pretrained" \
         --exp-dir "$exp/finetune/$name" "${finetune_overrides[@]}" "${own_settings[@]}" --resume
   done
+  pool_wait
 fi
 
 if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
   log "Stage 8: decode test: greedy, and KenLM beam search with LM weight / word score tuned on dev"
   for name in $finetune_names; do
-    local/run_once.sh "$exp/finetune/$name/decode_test" \
+    pool_run "$exp/log/decode_$name.log" local/run_once.sh "$exp/finetune/$name/decode_test" \
       speechssl decode --exp-dir "$exp/finetune/$name" --data "$data/test" --tune-on "$data/dev" \
         --lm "$exp/lm" --lm-weights="$lm_weights" --word-scores="$word_scores" \
         --out "$exp/finetune/$name/decode_test"
   done
+  pool_wait
 fi
 
 if [ $stage -le 9 ] && [ $stop_stage -ge 9 ] && [ -n "$labelled" ]; then

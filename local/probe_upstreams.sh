@@ -19,8 +19,8 @@ if [ ${#upstreams[@]} -eq 0 ]; then
   echo "$0: no upstream given (NAME,SPEC,SEED, e.g. random2,random,2)" >&2
   exit 1
 fi
-# Share the cores between the parallel upstreams instead of oversubscribing them.
-threads=$(( $(nproc) / nj )); [ "$threads" -ge 1 ] || threads=1
+pool_jobs=$nj
+. local/job_pool.sh
 
 probe_one() {  # NAME SPEC SEED PROBE_OPTIONS...: every task and probe seed of one upstream
   local name=$1 spec=$2 upstream_seed=$3 task seed dir
@@ -28,22 +28,16 @@ probe_one() {  # NAME SPEC SEED PROBE_OPTIONS...: every task and probe seed of o
   for task in $tasks; do
     for seed in $(seq 1 "$seeds"); do
       dir=$out/$name-$task-seed$seed
-      OMP_NUM_THREADS=$threads local/run_once.sh "$dir" \
+      local/run_once.sh "$dir" \
         speechssl probe --upstream "$spec" --upstream-seed "$upstream_seed" --task "$task" \
           --seed "$seed" --out "$dir" "$@"
     done
   done
 }
 
-pids=()
 for entry in "${upstreams[@]}"; do
   IFS=, read -r name spec upstream_seed <<< "$entry"
   log "probe $name ($spec): $tasks, probe seeds 1..$seeds"
-  probe_one "$name" "$spec" "${upstream_seed:-1}" "$@" &
-  pids+=($!)
-  if [ ${#pids[@]} -ge "$nj" ]; then
-    wait "${pids[0]}"
-    pids=("${pids[@]:1}")
-  fi
+  pool_run "$out/log/$name-$(tr ' ' _ <<< "$tasks").log" probe_one "$name" "$spec" "${upstream_seed:-1}" "$@"
 done
-for pid in "${pids[@]}"; do wait "$pid"; done
+pool_wait

@@ -42,3 +42,34 @@ def test_run_once_skips_done_and_retries_failed(tmp_path):
 def test_run_sh_rejects_bad_option():
     result = subprocess.run(["./run.sh", "--no-such-option", "1"], cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 1 and "unknown option --no-such-option" in result.stderr
+
+
+def test_job_pool_runs_side_by_side_with_shared_threads(tmp_path):
+    script = f"""set -euo pipefail; pool_jobs=2; . local/job_pool.sh
+job() {{ echo "$1 threads=$OMP_NUM_THREADS"; sleep 1; }}
+start=$SECONDS
+for n in 1 2 3 4; do pool_run {tmp_path}/log/$n.log job $n; done
+pool_wait
+echo "took $((SECONDS - start))"
+"""
+    result = bash(script)
+    assert result.returncode == 0, result.stderr
+    threads = max(1, __import__("os").cpu_count() // 2)
+    for n in range(1, 5):
+        assert (tmp_path / "log" / f"{n}.log").read_text() == f"{n} threads={threads}\n"
+    assert int(result.stdout.split("took ")[1]) <= 3  # 4 one-second jobs, 2 at a time
+
+
+def test_job_pool_stops_on_a_failed_job_with_its_status_and_log(tmp_path):
+    script = f"""set -euo pipefail; pool_jobs=2; . local/job_pool.sh
+pool_run {tmp_path}/a.log bash -c 'echo boom; exit 7'
+pool_run {tmp_path}/b.log sleep 30
+pool_wait
+echo not reached
+"""
+    result = bash(script)
+    assert result.returncode == 7 and "not reached" not in result.stdout
+    assert f"a job failed (exit 7); the last lines of {tmp_path}/a.log:\nboom" in result.stderr
+    # pool_jobs=1: in the foreground, output on the terminal and in the log.
+    result = bash(f"set -euo pipefail; . local/job_pool.sh; pool_run {tmp_path}/c.log echo hi")
+    assert result.returncode == 0 and result.stdout == "hi\n" and (tmp_path / "c.log").read_text() == "hi\n"

@@ -34,9 +34,13 @@ def test_every_upstream_task_and_seed_once(tmp_path):
     assert len(calls) == 12
     assert f"probe --upstream random --upstream-seed 3 --task pc --seed 2 --out {out}/random3-pc-seed2 " \
            "--max-updates 7" in calls
-    assert {p.name for p in out.iterdir()} == {f"{u}-{t}-seed{s}" for u in ("hubert", "random3", "fbank")
-                                               for t in ("pr", "pc") for s in (1, 2)}
-    assert all((p / ".done").is_file() for p in out.iterdir())
+    probes = {p for p in out.iterdir() if p.name != "log"}
+    assert {p.name for p in probes} == {f"{u}-{t}-seed{s}" for u in ("hubert", "random3", "fbank")
+                                        for t in ("pr", "pc") for s in (1, 2)}
+    assert all((p / ".done").is_file() for p in probes)
+    # Side by side, each upstream's output goes to its own log.
+    assert sorted(p.name for p in (out / "log").iterdir()) == ["fbank-pr_pc.log", "hubert-pr_pc.log",
+                                                               "random3-pr_pc.log"]
     again = run_helper(tmp_path, *args)  # every probe is done: a no-op
     assert again.returncode == 0 and len((tmp_path / "calls").read_text().splitlines()) == 12
 
