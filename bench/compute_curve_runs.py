@@ -62,7 +62,7 @@ def base_overrides(objective: str, plan: CurvePlan) -> list[str]:
 def planned(objective: str, plan: CurvePlan, updates: int):
     """Cumulative training FLOPs after each of the first ``updates`` updates of the recipe config,
     replayed exactly from its sampler (``speechssl.train.flops_plan``); shape (updates,)."""
-    from speechssl.cli.pretrain import build_datasets
+    from speechssl.train.pretrain_job import build_datasets
     from speechssl.models.backbone import build_backbone
     from speechssl.objectives import build_objective, objective_config
     from speechssl.train.config import load_pretrain_config
