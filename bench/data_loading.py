@@ -38,7 +38,7 @@ def corpus_dir(requested: Path | None, scratch: Path) -> Path:
     mini = REPO_ROOT / "data" / "pretrain"
     if (mini / "utt2num_samples").is_file():
         return mini
-    from speechssl.data.synth import generate, get_plan
+    from speechssl.corpora.mini import generate, get_plan
 
     generate(get_plan("smoke"), 0, scratch, nj=1)
     return scratch / "pretrain"

@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-tta-") as scratch:
         if args.quick:
             if args.data is None:
-                from speechssl.data.synth import generate, get_plan
+                from speechssl.corpora.mini import generate, get_plan
 
                 args.data = Path(scratch) / "smoke"
                 generate(get_plan("smoke"), 0, args.data, nj=1)

@@ -17,12 +17,15 @@ if str(REPO_ROOT) not in sys.path:
 
 SMOKE_SEED = 0
 
+# Fake LibriSpeech archives and a Range server: the corpus-prep tests and the shell-recipe tests use them.
+pytest_plugins = ("tests.corpora.librispeech.fakes",)
+
 
 @pytest.fixture(scope="session")
 def smoke_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """DATA_ROOT of ``speechssl data synth --plan smoke --seed 0``: pretrain/train/dev/test data
     dirs, audio/, lm/text.txt and local/digest.txt. Read-only for tests: copy before changing."""
-    from speechssl.data.synth import generate, get_plan, plan_fingerprint
+    from speechssl.corpora.mini import generate, get_plan, plan_fingerprint
 
     plan = get_plan("smoke")
     cache = os.environ.get("SPEECHSSL_TEST_CACHE")

@@ -1,6 +1,6 @@
 """``speechssl data``: synthesise the offline mini corpus; validate, fix and complete Kaldi data dirs.
 
-Subcommands: ``synth`` (speechssl.data.synth), ``validate`` (speechssl.data.validate, ``--fix``:
+Subcommands: ``synth`` (speechssl.corpora.mini), ``validate`` (speechssl.data.validate, ``--fix``:
 speechssl.data.fix), ``complete`` (speechssl.data.fix) and ``pack`` (speechssl.data.pack).
 """
 
@@ -14,7 +14,7 @@ from speechssl.cli.main import CommandError
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    from speechssl.data.synth.plans import PLANS
+    from speechssl.corpora.mini.plans import PLANS
 
     sub = parser.add_subparsers(dest="data_command", metavar="SUBCOMMAND", required=True)
 
@@ -65,7 +65,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run_synth(args: argparse.Namespace) -> int:
-    from speechssl.data.synth import generate, get_plan
+    from speechssl.corpora.mini import generate, get_plan
 
     if args.nj < 1:
         raise CommandError(f"--nj must be at least 1, got {args.nj}")

@@ -14,7 +14,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from speechssl.finetune import load_finetune_config
-    from speechssl.recipes.estimate import (
+    from speechssl.train.estimate import (
         format_estimate,
         measure_finetune,
         measure_pretrain,

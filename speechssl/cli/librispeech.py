@@ -1,6 +1,6 @@
 """``speechssl librispeech download|prep|segment|lm``: fetch LibriSpeech / Libri-light / LM files, data dirs.
 
-The heavy lifting lives in ``speechssl.recipes.librispeech``; this module only parses arguments.
+The heavy lifting lives in ``speechssl.corpora.librispeech``; this module only parses arguments.
 """
 
 from __future__ import annotations
@@ -8,21 +8,21 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from speechssl.recipes.librispeech.archives import (
+from speechssl.corpora.librispeech.archives import (
     GROUPS,
     LIBRISPEECH_PARTS,
     RESOURCES,
     UNLABELLED_SETS,
     read_checksum_file,
 )
-from speechssl.recipes.librispeech.download import DownloadPlan, download
-from speechssl.recipes.librispeech.libri_light import (
+from speechssl.corpora.librispeech.download import DownloadPlan, download
+from speechssl.corpora.librispeech.libri_light import (
     LIBRILIGHT_SPLITS,
     librilight_split,
 )
-from speechssl.recipes.librispeech.manifest import write_manifests
-from speechssl.recipes.librispeech.official_lm import prepare_official_lm
-from speechssl.recipes.librispeech.prep import librispeech_part, merge, write_data_dir
+from speechssl.corpora.librispeech.manifest import write_manifests
+from speechssl.corpora.librispeech.official_lm import prepare_official_lm
+from speechssl.corpora.librispeech.prep import librispeech_part, merge, write_data_dir
 
 
 def run_download(args: argparse.Namespace) -> int:
@@ -57,8 +57,8 @@ def run_prep(args: argparse.Namespace) -> int:
 
 
 def run_segment(args: argparse.Namespace) -> int:
-    from speechssl.recipes.librispeech.unlabelled import SegmentPlan, segment_unlabelled
-    from speechssl.recipes.librispeech.vad import VadConfig
+    from speechssl.corpora.librispeech.unlabelled import SegmentPlan, segment_unlabelled
+    from speechssl.corpora.librispeech.vad import VadConfig
 
     vad = VadConfig(max_seconds=args.max_seconds, drop_seconds=args.drop_seconds,
                     min_silence=args.min_silence, margin_db=args.margin_db)

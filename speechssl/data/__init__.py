@@ -1,1 +1,1 @@
-"""Data: the mini corpus synthesiser, data-dir validation, datasets, batching."""
+"""Data shared by every corpus: data-dir validation and fixing, phone tables, datasets, batching, augmentation."""

@@ -14,7 +14,7 @@ from scipy import signal
 
 from speechssl.config import ConfigError
 from speechssl.data.augment_config import AugmentConfig
-from speechssl.data.synth.channel import band_limit, colored_noise, resample, room_impulse
+from speechssl.corpora.mini.channel import band_limit, colored_noise, resample, room_impulse
 from speechssl.io.audio import SAMPLE_RATE, AudioError, read_audio
 from speechssl.io.kaldi_dir import read_table
 

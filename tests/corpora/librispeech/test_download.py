@@ -9,10 +9,10 @@ import shutil
 import pytest
 
 from speechssl.cli.main import main
-from speechssl.recipes.librispeech.archives import RESOURCES, read_checksum_file, resolve_parts
-from speechssl.recipes.librispeech.download import DownloadPlan, download
-from speechssl.recipes.librispeech.extract import DONE_MARKER
-from speechssl.recipes.librispeech.fetch import DownloadError
+from speechssl.corpora.librispeech.archives import RESOURCES, read_checksum_file, resolve_parts
+from speechssl.corpora.librispeech.download import DownloadPlan, download
+from speechssl.corpora.librispeech.extract import DONE_MARKER
+from speechssl.corpora.librispeech.fetch import DownloadError
 
 
 def test_published_checksum_table_is_complete():

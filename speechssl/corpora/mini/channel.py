@@ -12,7 +12,7 @@ from fractions import Fraction
 import numpy as np
 from scipy import signal
 
-from speechssl.data.synth.voices import Speaker
+from speechssl.corpora.mini.voices import Speaker
 from speechssl.io.audio import SAMPLE_RATE
 
 

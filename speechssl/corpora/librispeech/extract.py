@@ -15,7 +15,7 @@ import zlib
 from pathlib import Path, PurePosixPath
 
 from speechssl.progress import ProgressBar, progress_bar
-from speechssl.recipes.librispeech.fetch import DownloadError
+from speechssl.corpora.librispeech.fetch import DownloadError
 
 logger = logging.getLogger(__name__)
 

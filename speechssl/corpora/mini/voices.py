@@ -17,7 +17,7 @@ from typing import NamedTuple
 import numpy as np
 import soundfile
 
-from speechssl.data.synth.timing import EnginePhones, parse_festival_segs, parse_flite_durations
+from speechssl.corpora.mini.timing import EnginePhones, parse_festival_segs, parse_flite_durations
 from speechssl.io.atomic import atomic_write_text
 
 ENGINES = ("flite", "festival", "espeak")

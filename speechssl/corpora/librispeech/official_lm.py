@@ -14,7 +14,7 @@ from speechssl.lm.build import KenLMError, LMFiles, find_kenlm_tool
 from speechssl.lm.build import _run_streaming as run_streaming
 from speechssl.lm.lexicon import write_lexicon, write_tokens
 from speechssl.progress import progress_bar
-from speechssl.recipes.librispeech.prep import PrepError
+from speechssl.corpora.librispeech.prep import PrepError
 from speechssl.text.tokenizer import LetterTokenizer
 
 logger = logging.getLogger(__name__)

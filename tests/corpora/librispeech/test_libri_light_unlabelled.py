@@ -15,10 +15,10 @@ import soundfile
 
 from speechssl.cli.main import main
 from speechssl.io.kaldi_dir import DataDir
-from speechssl.recipes.librispeech.archives import GROUPS, RESOURCES, read_checksum_file, resolve_parts
-from speechssl.recipes.librispeech.download import DownloadPlan, download
-from speechssl.recipes.librispeech.fetch import DownloadError
-from speechssl.recipes.librispeech.vad import VadConfig, chunk_segments, speech_segments
+from speechssl.corpora.librispeech.archives import GROUPS, RESOURCES, read_checksum_file, resolve_parts
+from speechssl.corpora.librispeech.download import DownloadPlan, download
+from speechssl.corpora.librispeech.fetch import DownloadError
+from speechssl.corpora.librispeech.vad import VadConfig, chunk_segments, speech_segments
 
 RATE = 16000
 
@@ -203,7 +203,7 @@ def test_run_sh_large_stages_0_to_3_on_fixture_archives(unlab_mirror, fake_corpu
     torch.manual_seed(0)
     base = build_backbone("tiny")
     native.write(Converted(base.config, base.state_dict()), tmp_path / "hubert_base_iter2")
-    run_sh = Path(__file__).resolve().parents[2] / "recipes" / "librispeech" / "run.sh"
+    run_sh = Path(__file__).resolve().parents[3] / "recipes" / "librispeech" / "run.sh"
     command = ["bash", str(run_sh), "--smoke", "true", "--model", "large", "--objective", "hubert",
                "--librilight-hours", "6k", "--hubert-base", str(tmp_path / "hubert_base_iter2"),
                "--mirror", str(mirror), "--checksums", str(tmp_path / "md5sum.txt"), "--device", "cpu",

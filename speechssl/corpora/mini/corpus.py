@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from speechssl.data.synth.plans import SPLITS, CorpusPlan, VoiceSet
-from speechssl.data.synth.texts import TextPools
-from speechssl.data.synth.voices import ENGINES, Speaker, draw_speaker
+from speechssl.corpora.mini.plans import SPLITS, CorpusPlan, VoiceSet
+from speechssl.corpora.mini.texts import TextPools
+from speechssl.corpora.mini.voices import ENGINES, Speaker, draw_speaker
 
 # Distinct streams of numpy's SeedSequence, so that no two uses of the seed share random numbers.
 STREAM_SPEAKER, STREAM_ROOM, STREAM_BABBLE, STREAM_TEXT, STREAM_UTT = 100, 200, 300, 400, 500

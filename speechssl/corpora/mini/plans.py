@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from speechssl.config import to_dict
 
-from speechssl.data.synth.channel import ChannelConfig
+from speechssl.corpora.mini.channel import ChannelConfig
 
 SPLITS = ("pretrain", "train", "dev", "test")
 

@@ -9,10 +9,10 @@ import pytest
 
 from speechssl.cli.main import main
 from speechssl.io.kaldi_dir import DataDir, read_table
-from speechssl.recipes.librispeech.libri_light import librilight_split
-from speechssl.recipes.librispeech.manifest import letters
-from speechssl.recipes.librispeech.official_lm import prepare_official_lm
-from speechssl.recipes.librispeech.prep import PrepError, librispeech_part, read_transcripts
+from speechssl.corpora.librispeech.libri_light import librilight_split
+from speechssl.corpora.librispeech.manifest import letters
+from speechssl.corpora.librispeech.official_lm import prepare_official_lm
+from speechssl.corpora.librispeech.prep import PrepError, librispeech_part, read_transcripts
 
 
 def test_cli_prep_librispeech_part(fake_corpus, downloaded, tmp_path):

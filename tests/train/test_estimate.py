@@ -9,7 +9,7 @@ import pytest
 from speechssl.cli.main import main
 from speechssl.objectives import objective_config
 from speechssl.finetune import load_finetune_config
-from speechssl.recipes.estimate import (
+from speechssl.train.estimate import (
     Throughput,
     format_estimate,
     run_stage,

@@ -3,8 +3,8 @@
 Entry point: ``generate(get_plan("mini"), seed, out, nj)`` (CLI: ``speechssl data synth``).
 """
 
-from speechssl.data.synth.generate import corpus_digest, generate
-from speechssl.data.synth.plans import (
+from speechssl.corpora.mini.generate import corpus_digest, generate
+from speechssl.corpora.mini.plans import (
     PLANS,
     SPLITS,
     CorpusPlan,

@@ -9,8 +9,8 @@ import pytest
 import soundfile
 
 from speechssl.data.phones import PhoneSegment, read_phone_alignments
-from speechssl.data.synth import generate, get_plan
-from speechssl.data.synth.channel import (
+from speechssl.corpora.mini import generate, get_plan
+from speechssl.corpora.mini.channel import (
     ChannelConfig,
     draw_pads,
     render,
@@ -18,10 +18,10 @@ from speechssl.data.synth.channel import (
     room_impulse,
     vocal_tract_time_scale,
 )
-from speechssl.data.synth.generate import utterance_phones
-from speechssl.data.synth.plans import SPLITS
-from speechssl.data.synth.timing import corpus_alignment, parse_festival_segs, parse_flite_durations
-from speechssl.data.synth.voices import Speaker, synthesize
+from speechssl.corpora.mini.generate import utterance_phones
+from speechssl.corpora.mini.plans import SPLITS
+from speechssl.corpora.mini.timing import corpus_alignment, parse_festival_segs, parse_flite_durations
+from speechssl.corpora.mini.voices import Speaker, synthesize
 from speechssl.io.audio import SAMPLE_RATE
 from speechssl.io.kaldi_dir import DataDir
 

@@ -19,8 +19,8 @@ from tqdm import tqdm
 from speechssl.io.atomic import atomic_path, atomic_write_text
 from speechssl.io.audio import SAMPLE_RATE, AudioError
 from speechssl.io.kaldi_dir import DataDir
-from speechssl.recipes.librispeech.prep import PrepError
-from speechssl.recipes.librispeech.vad import VadConfig, chunk_segments, speech_segments
+from speechssl.corpora.librispeech.prep import PrepError
+from speechssl.corpora.librispeech.vad import VadConfig, chunk_segments, speech_segments
 
 logger = logging.getLogger(__name__)
 

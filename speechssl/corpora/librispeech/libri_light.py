@@ -8,8 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from speechssl.io.kaldi_dir import DataDir
-from speechssl.recipes.librispeech.archives import LIBRILIGHT_NAME
-from speechssl.recipes.librispeech.prep import PrepError, merge, scan_chapter_tree
+from speechssl.corpora.librispeech.archives import LIBRILIGHT_NAME
+from speechssl.corpora.librispeech.prep import PrepError, merge, scan_chapter_tree
 
 LIBRILIGHT_SPLITS = ("10m", "1h", "10h")
 NUM_FOLDS = 6  # the 1 h set is six 10-minute folds

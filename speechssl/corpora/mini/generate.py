@@ -16,7 +16,7 @@ import soundfile
 from speechssl.progress import progress_bar
 
 from speechssl.data.phones import PHONES_FILE, PhoneSegment, write_phone_alignments
-from speechssl.data.synth.channel import (
+from speechssl.corpora.mini.channel import (
     ChannelConfig,
     draw_pads,
     render,
@@ -25,7 +25,7 @@ from speechssl.data.synth.channel import (
     room_impulse,
     vocal_tract_time_scale,
 )
-from speechssl.data.synth.corpus import (
+from speechssl.corpora.mini.corpus import (
     STREAM_BABBLE,
     STREAM_ROOM,
     STREAM_UTT,
@@ -34,10 +34,10 @@ from speechssl.data.synth.corpus import (
     assign_utterances,
     draw_speakers,
 )
-from speechssl.data.synth.plans import SPLITS, CorpusPlan, plan_fingerprint
-from speechssl.data.synth.texts import build_pools
-from speechssl.data.synth.timing import corpus_alignment
-from speechssl.data.synth.voices import (
+from speechssl.corpora.mini.plans import SPLITS, CorpusPlan, plan_fingerprint
+from speechssl.corpora.mini.texts import build_pools
+from speechssl.corpora.mini.timing import corpus_alignment
+from speechssl.corpora.mini.voices import (
     EngineAudio,
     Speaker,
     SynthesisError,

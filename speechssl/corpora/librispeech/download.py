@@ -9,9 +9,9 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from speechssl.recipes.librispeech.archives import Resource, resolve_parts, with_checksums
-from speechssl.recipes.librispeech.extract import extract_verified, is_extracted
-from speechssl.recipes.librispeech.fetch import fetch, is_url, verify_and_commit
+from speechssl.corpora.librispeech.archives import Resource, resolve_parts, with_checksums
+from speechssl.corpora.librispeech.extract import extract_verified, is_extracted
+from speechssl.corpora.librispeech.fetch import fetch, is_url, verify_and_commit
 
 logger = logging.getLogger(__name__)
 

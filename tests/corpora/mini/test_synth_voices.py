@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from speechssl.data.synth.channel import (
+from speechssl.corpora.mini.channel import (
     ChannelConfig,
     band_limit,
     colored_noise,
@@ -11,9 +11,9 @@ from speechssl.data.synth.channel import (
     resample,
     room_impulse,
 )
-from speechssl.data.synth.corpus import draw_speakers
-from speechssl.data.synth.plans import get_plan
-from speechssl.data.synth.voices import (
+from speechssl.corpora.mini.corpus import draw_speakers
+from speechssl.corpora.mini.plans import get_plan
+from speechssl.corpora.mini.voices import (
     Speaker,
     SynthesisError,
     check_flite_voices,

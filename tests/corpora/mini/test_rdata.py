@@ -6,7 +6,7 @@ import zlib
 
 import pytest
 
-from speechssl.data.synth.rdata import RDataError, read_lazyload, read_rds, unserialize
+from speechssl.corpora.mini.rdata import RDataError, read_lazyload, read_rds, unserialize
 
 
 def _int(v):

@@ -1,4 +1,4 @@
-"""Fixtures for the LibriSpeech recipe tests: tiny archives in the real layouts and a Range-capable server.
+"""Fixtures for LibriSpeech prep and recipe tests: tiny archives in the real layouts and a Range-capable server.
 
 Audio is a few short generated FLACs; nothing is committed and nothing leaves 127.0.0.1.
 """
@@ -178,8 +178,8 @@ def fake_corpus(tmp_path_factory) -> FakeCorpus:
 @pytest.fixture(scope="session")
 def downloaded(fake_corpus, tmp_path_factory) -> Path:
     """Download root holding every fake part (fetched from the mirror folder, verified, extracted)."""
-    from speechssl.recipes.librispeech.archives import read_checksum_file
-    from speechssl.recipes.librispeech.download import DownloadPlan, download
+    from speechssl.corpora.librispeech.archives import read_checksum_file
+    from speechssl.corpora.librispeech.download import DownloadPlan, download
 
     dest = tmp_path_factory.mktemp("downloaded")
     plan = DownloadPlan(dest=dest, mirror=str(fake_corpus.mirror),

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from speechssl.data.synth.rdata import RObject, read_lazyload
+from speechssl.corpora.mini.rdata import RObject, read_lazyload
 from speechssl.text.normalize import book_sentences
 
 R_LIBRARY = "usr/lib/R/site-library"

@@ -8,8 +8,8 @@ import pytest
 import soundfile
 
 from speechssl.cli.main import main
-from speechssl.data.synth import generate, get_plan
-from speechssl.data.synth.plans import SPLITS
+from speechssl.corpora.mini import generate, get_plan
+from speechssl.corpora.mini.plans import SPLITS
 from speechssl.io.kaldi_dir import DataDir, read_table
 
 
