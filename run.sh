@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# speechssl mini recipe: one backbone, four self-supervised objectives and a scratch baseline,
-# compared on an offline synthetic corpus, end to end on a 2-core CPU.
+# speechssl mini recipe: one backbone, every registered self-supervised objective and a scratch
+# baseline, compared on an offline synthetic corpus, end to end on a 2-core CPU.
 #   ./run.sh                               everything (install, data, labels, pre-train, fine-tune, probes, report)
 #   ./run.sh --stage 5 --stop-stage 5      one stage
 #   ./run.sh --objective hubert            one objective (plus the scratch baseline it is compared to)
 # Every stage skips outputs that are complete (.done markers): re-running is cheap and safe.
 # Stages: 0 install | 1 synthesise the corpus | 2 validate | 3 KenLM + lexicon | 4 HuBERT MFCC labels
-#   | 5 pre-train | 6 HuBERT iteration 2 | 7 CTC fine-tuning | 8 decode | 9 HuBERT label quality
-#   | 10 probes (pr, pc, abx) of every pre-trained model, random and fbank | 11 ASR probes | 12 report
+#   | 5 pre-train, objectives side by side | 6 HuBERT iteration 2 (inside its stage-5 job) | 7 CTC fine-tuning
+#   | 8 decode | 9 HuBERT label quality | 10 probes (pr, abx; pc on request) of every pre-trained model,
+#   random and fbank | 11 ASR probes | 12 report
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -118,29 +119,45 @@ pretrain() {  # pretrain OBJECTIVE ITERATION [LABEL_DIR]: one pre-training run f
       "${labels[@]}" "${pretrain_overrides[@]}" --set "$(budget "$1")" --resume
 }
 
+later_iteration() {  # later_iteration OBJECTIVE ITERATION: labels of the previous model's layer, then a fresh model
+  local previous label_dir=$exp/labels/${1}_iter$(($2 - 1))
+  previous=$(run_name "$1" $(($2 - 1)))
+  [ -f "$exp/pretrain/$(run_name "$1" "$2")/.done" ] && return 0
+  log "$1 iteration $2: layer $label_layer of $previous -> k-means (K=$layer_clusters) -> pre-train"
+  local/hubert_labels.sh --train-data "$data/pretrain" --valid-data "$data/dev" \
+    --feats "$exp/features/${1}_iter$(($2 - 1))_layer$label_layer" \
+    --checkpoint "$exp/pretrain/$previous" --layer "$label_layer" --clusters "$layer_clusters" \
+    --percent "$kmeans_percent" --seed "$seed" --nj "$nj" --out "$label_dir"
+  pretrain "$1" "$2" "$label_dir"
+}
+
+pretrain_objective() {  # pretrain_objective OBJECTIVE LAST_ITERATION: its iterations 1..LAST in turn
+  local iteration labels=""
+  needs_labels "$1" && labels=$exp/labels/mfcc
+  pretrain "$1" 1 $labels
+  for iteration in $(seq 2 "$2"); do later_iteration "$1" "$iteration"; done
+}
+
+# Objectives with more iterations (a longer chain of jobs) start first.
+by_iterations=$(for obj in $objectives; do echo "$(iterations "$obj") $obj"; done | sort -s -k1,1nr | cut -d' ' -f2 | xargs)
+
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
-  log "Stage 5: pre-train ($objectives) with the $model backbone"
-  for obj in $objectives; do
-    labels=""
-    needs_labels "$obj" && labels=$exp/labels/mfcc
-    pool_run "$exp/log/pretrain_$obj.log" pretrain "$obj" 1 $labels
+  # Side by side, one job per objective. As in the HuBERT paper, each later iteration trains a fresh
+  # model on labels of the previous one's layer (stage 6, run inside the objective's job when this
+  # invocation includes stage 6); the report counts the compute of all of them.
+  log "Stage 5: pre-train ($by_iterations) with the $model backbone"
+  for obj in $by_iterations; do
+    last=1
+    [ $stop_stage -ge 6 ] && last=$(iterations "$obj")
+    pool_run "$exp/log/pretrain_$obj.log" pretrain_objective "$obj" "$last"
   done
   pool_wait
 fi
 
 if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
-  # As in the HuBERT paper, each later iteration trains a fresh model on labels of the previous one's
-  # layer; the report counts the compute of all of them.
+  log "Stage 6: later iterations (done already when stage 5 ran in this invocation)"
   for obj in $objectives; do
-    for iteration in $(seq 2 "$(iterations "$obj")"); do
-      previous=$(run_name "$obj" $((iteration - 1)))
-      log "Stage 6: $obj iteration $iteration: layer $label_layer of $previous -> k-means (K=$layer_clusters) -> pre-train"
-      local/hubert_labels.sh --train-data "$data/pretrain" --valid-data "$data/dev" \
-        --feats "$exp/features/${obj}_iter$((iteration - 1))_layer$label_layer" \
-        --checkpoint "$exp/pretrain/$previous" --layer "$label_layer" --clusters "$layer_clusters" \
-        --percent "$kmeans_percent" --seed "$seed" --nj "$nj" --out "$exp/labels/${obj}_iter$((iteration - 1))"
-      pretrain "$obj" "$iteration" "$exp/labels/${obj}_iter$((iteration - 1))"
-    done
+    for iteration in $(seq 2 "$(iterations "$obj")"); do later_iteration "$obj" "$iteration"; done
   done
 fi
 

@@ -60,6 +60,21 @@ echo "took $((SECONDS - start))"
     assert int(result.stdout.split("took ")[1]) <= 3  # 4 one-second jobs, 2 at a time
 
 
+def test_job_pool_fills_a_free_slot_at_once(tmp_path):
+    # A long job first: the short ones run beside it one after another, not after it.
+    script = f"""set -euo pipefail; pool_jobs=2; . local/job_pool.sh
+start=$EPOCHREALTIME
+pool_run {tmp_path}/long.log sleep 3
+for n in 1 2 3 4; do pool_run {tmp_path}/$n.log sleep 1; done
+pool_wait
+echo "took $start $EPOCHREALTIME"
+"""
+    result = bash(script)
+    assert result.returncode == 0, result.stderr
+    start, end = map(float, result.stdout.split("took ")[1].split())
+    assert end - start < 4.7  # 4 s; waiting for the oldest job first: 5 s
+
+
 def test_job_pool_stops_on_a_failed_job_with_its_status_and_log(tmp_path):
     script = f"""set -euo pipefail; pool_jobs=2; . local/job_pool.sh
 pool_run {tmp_path}/a.log bash -c 'echo boom; exit 7'

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,10 +18,9 @@ from speechssl.decode.beam import BeamConfig, BeamDecoder, find_lm_binary, prepa
 from speechssl.decode.emissions import cached_emissions, fingerprint, greedy_texts
 from speechssl.decode.tune import load_tuning, parse_grid, save_tuning, tune_lm_weights, tuning_key
 from speechssl.finetune import load_finetuned
-from speechssl.io.atomic import atomic_write_text
 from speechssl.io.kaldi_dir import read_table, write_table
 from speechssl.score import score_texts
-from speechssl.train.finetuned import find_checkpoint
+from speechssl.train.rundir import RunDir, write_decode_record
 
 logger = logging.getLogger("speechssl.decode")
 
@@ -135,7 +133,7 @@ def run_decode(cfg: DecodeConfig) -> dict:
     device = "cpu" if device == "auto" else device
     objective, tokenizer, _ = load_finetuned(exp_dir, cfg.checkpoint)
     objective.to(device)
-    checkpoint = find_checkpoint(exp_dir, cfg.checkpoint)
+    checkpoint = RunDir(exp_dir).finetuned_weights(cfg.checkpoint)
 
     def emissions_of(data_dir: str) -> dict:
         cache = _cache_path(exp_dir, cfg.checkpoint, data_dir)
@@ -156,5 +154,5 @@ def run_decode(cfg: DecodeConfig) -> dict:
     if cfg.lm:
         final = _beam_search(cfg, tokenizer, out, checkpoint, emissions, emissions_of, refs, report)
     _write_text(out / "text", final)
-    atomic_write_text(out / "decode.json", json.dumps(report, indent=2) + "\n")
+    write_decode_record(out, report)
     return report

@@ -7,7 +7,6 @@ WER/CER validation (``checkpoint_best`` has the lowest dev WER) and writes ``sum
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 from pathlib import Path
@@ -15,7 +14,6 @@ from pathlib import Path
 from speechssl.data.dataset import AudioDataset
 from speechssl.decode.emissions import greedy_score
 from speechssl.finetune.config import FinetuneConfig
-from speechssl.io.atomic import atomic_write_text
 from speechssl.io.kaldi_dir import read_table
 from speechssl.models.backbone import build_backbone
 from speechssl.objectives.ctc import CTCObjective, finetune_backbone_config
@@ -25,6 +23,7 @@ from speechssl.train.distributed import close_world, init_world, seed_everything
 from speechssl.train.mfu import training_flops_fn
 from speechssl.train.monitor import read_jsonl
 from speechssl.train.run import run_training
+from speechssl.train.rundir import RunDir
 
 logger = logging.getLogger("speechssl.finetune")
 
@@ -88,7 +87,7 @@ def _tokenizer(cfg: FinetuneConfig, exp_dir: Path, resume: bool) -> Tokenizer:
     return tokenizer
 
 
-def _ctc_model(cfg: FinetuneConfig, weights: Path | None, objective_name: str, vocab_size: int) -> CTCObjective:
+def build_ctc_model(cfg: FinetuneConfig, weights: Path | None, objective_name: str, vocab_size: int) -> CTCObjective:
     """The CTC model: a fresh backbone, the pre-trained weights loaded, top layers re-initialised."""
     seed_everything(cfg.trainer.seed)
     backbone = build_backbone(cfg.model)
@@ -118,7 +117,7 @@ def run_finetune(cfg: FinetuneConfig, exp_dir: str | os.PathLike, resume: bool =
     train_set = AudioDataset(cfg.data.train, target_fn=tokenizer.encode, max_sample_size=None,
                              min_sample_size=t.min_sample_size, random_crop=False, seed=t.seed)
     valid_set = AudioDataset(cfg.data.valid, target_fn=tokenizer.encode, max_sample_size=None, random_crop=False)
-    objective = _ctc_model(cfg, weights, objective_name, tokenizer.vocab_size)
+    objective = build_ctc_model(cfg, weights, objective_name, tokenizer.vocab_size)
 
     def validate(model: CTCObjective) -> dict:
         device = next(model.parameters()).device
@@ -143,5 +142,5 @@ def run_finetune(cfg: FinetuneConfig, exp_dir: str | os.PathLike, resume: bool =
         pretrained_checkpoint=str(weights) if weights else None, units=cfg.units,
         vocab_size=tokenizer.vocab_size, **best_dev_scores(exp_dir, summary.get("best")),
     )
-    atomic_write_text(exp_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+    RunDir(exp_dir).write_summary(summary)
     return summary

@@ -6,17 +6,11 @@ and label ``quality.json`` files; missing pieces become None, never a guess.
 
 from __future__ import annotations
 
-import json
-import logging
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from speechssl.config import ConfigError, read_yaml_mapping
-
-log = logging.getLogger(__name__)
-
-SYSTEMS = ("greedy", "lm")
+from speechssl.train.rundir import PROGRESS_NAME, SUMMARY_NAME, RunDir, RunSummary, read_json
 
 
 @dataclass
@@ -70,18 +64,6 @@ class LabelRow:
     reference: str | None = None  # what the labels were scored against (true phones: DATA/phones)
 
 
-def read_json(path: Path) -> dict | None:
-    """A JSON object, or None (with a warning naming the file) when absent or unreadable."""
-    if not path.is_file():
-        return None
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
-        log.warning("%s: unreadable JSON (%s), skipped", path, error)
-        return None
-    return value if isinstance(value, dict) else None
-
-
 def decode_scores(finetune_dir: Path) -> tuple[dict, dict]:
     """({split: {system: {wer, cer}}}, {split: lm settings}) from ``decode_*/decode.json``.
 
@@ -89,16 +71,12 @@ def decode_scores(finetune_dir: Path) -> tuple[dict, dict]:
     """
     scores: dict = {}
     settings: dict = {}
-    files = sorted(finetune_dir.glob("decode*/decode.json"), key=lambda p: p.stat().st_mtime)
-    for path in files:
-        record = read_json(path) or {}
-        split = str(record.get("split") or path.parent.name.removeprefix("decode_"))
-        for system in SYSTEMS:
-            result = record.get(system)
-            if isinstance(result, dict) and "wer" in result:
-                scores.setdefault(split, {})[system] = {"wer": result["wer"], "cer": result.get("cer")}
-                if system == "lm":
-                    settings[split] = {k: result.get(k) for k in ("lm_weight", "word_score", "beam_size")}
+    for record in RunDir(finetune_dir).decodes():
+        for system, result in record.systems.items():
+            scores.setdefault(record.split, {})[system] = {"wer": result.wer, "cer": result.cer}
+            if system == "lm":
+                settings[record.split] = {"lm_weight": result.lm_weight, "word_score": result.word_score,
+                                          "beam_size": result.beam_size}
     return scores, settings
 
 
@@ -116,20 +94,9 @@ FINETUNE_SETTINGS = (
 )
 
 
-def _run_config(run_dir: Path) -> dict:
-    """A run folder's ``config.yaml`` as a mapping ({} when absent or not a mapping)."""
-    path = run_dir / "config.yaml"
-    if not path.is_file():
-        return {}
-    try:
-        return read_yaml_mapping(path)
-    except ConfigError:  # not a mapping: nothing to report
-        return {}
-
-
 def finetune_settings(finetune_dir: Path) -> dict:
     """``{label: value}`` of ``FINETUNE_SETTINGS`` from the run's ``config.yaml`` ({} without one)."""
-    config = _run_config(finetune_dir)
+    config = RunDir(finetune_dir).config()
     if not config:
         return {}
     return {label: (config.get(section) or {}).get(key) for label, section, key in FINETUNE_SETTINGS}
@@ -137,7 +104,7 @@ def finetune_settings(finetune_dir: Path) -> dict:
 
 def _data_section(pretrain_dir: Path) -> dict:
     """The ``data`` section of a pre-training run's ``config.yaml`` ({} when there is none)."""
-    return _run_config(pretrain_dir).get("data") or {}
+    return RunDir(pretrain_dir).config().get("data") or {}
 
 
 def _locations(recorded: str, exp_root: Path) -> tuple[Path, ...]:
@@ -191,8 +158,8 @@ def pretrain_compute(
     HuBERT iteration 2 is trained on labels from iteration 1's features, so its compute includes
     iteration 1's (the papers count it the same way).
     """
-    summary = read_json(pretrain_dir / "summary.json") or {}
-    totals = [summary.get("wall_seconds"), summary.get("training_flops"), summary.get("updates")]
+    summary = RunDir(pretrain_dir).summary() or RunSummary()
+    totals = [summary.wall_seconds, summary.training_flops, summary.updates]
     source = _label_source(pretrain_dir, exp_root)
     if source is not None and source.resolve() not in seen:
         earlier = pretrain_compute(source, exp_root, seen | {pretrain_dir.resolve()})
@@ -200,8 +167,8 @@ def pretrain_compute(
     return totals[0], totals[1], totals[2]
 
 
-def _pretrain_dir_of(summary: dict, exp_root: Path) -> Path | None:
-    pretrained = summary.get("pretrained_checkpoint") or summary.get("pretrained")
+def _pretrain_dir_of(summary: RunSummary, exp_root: Path) -> Path | None:
+    pretrained = summary.pretrained_checkpoint or summary.pretrained
     if not pretrained:
         return None
     path = Path(pretrained)
@@ -215,20 +182,20 @@ def collect_rows(exp_root: str | os.PathLike) -> list[ResultRow]:
     """One ResultRow per ``exp_root/finetune/*/summary.json``, sorted: scratch first, then name."""
     exp_root = Path(exp_root)
     rows = []
-    for summary_path in sorted((exp_root / "finetune").glob("*/summary.json")):
-        summary = read_json(summary_path)
+    for summary_path in sorted((exp_root / "finetune").glob(f"*/{SUMMARY_NAME}")):
+        finetune_dir = summary_path.parent
+        summary = RunDir(finetune_dir).summary()
         if summary is None:
             continue
-        finetune_dir = summary_path.parent
         scores, settings = decode_scores(finetune_dir)
         row = ResultRow(
             name=finetune_dir.name,
-            objective=summary.get("objective") or "scratch",
-            finetune_wall_seconds=summary.get("wall_seconds"),
-            finetune_flops=summary.get("training_flops"),
-            finetune_updates=summary.get("updates"),
-            best_dev_wer=summary.get("best_dev_wer"),
-            units=summary.get("units"),
+            objective=summary.objective or "scratch",
+            finetune_wall_seconds=summary.wall_seconds,
+            finetune_flops=summary.training_flops,
+            finetune_updates=summary.updates,
+            best_dev_wer=summary.best_dev_wer,
+            units=summary.units,
             scores=scores,
             lm_settings=settings,
             finetune_settings=finetune_settings(finetune_dir),
@@ -266,6 +233,6 @@ def progress_files(exp_root: str | os.PathLike) -> dict[str, dict[str, Path]]:
     """``{"pretrain"|"finetune": {run name: progress.jsonl}}`` of every run that logged progress."""
     exp_root = Path(exp_root)
     return {
-        stage: {p.parent.name: p for p in sorted((exp_root / stage).glob("*/progress.jsonl"))}
+        stage: {p.parent.name: p for p in sorted((exp_root / stage).glob(f"*/{PROGRESS_NAME}"))}
         for stage in ("pretrain", "finetune")
     }

@@ -137,13 +137,11 @@ def time_steps(objective, optim: OptimConfig, schedule: ScheduleConfig, trainer_
 def measure_pretrain(cfg: PretrainConfig, seconds: float, device: torch.device,
                      batch_samples: int | None = None) -> Throughput:
     """Throughput of ``cfg``'s objective; ``batch_samples`` defaults to ``trainer.max_tokens``."""
-    from speechssl.models.backbone import build_backbone
-    from speechssl.objectives import build_objective, objective_config
-    from speechssl.train.distributed import seed_everything
+    from speechssl.objectives import objective_config
+    from speechssl.train.pretrain_job import build_pretrain_objective
 
-    seed_everything(cfg.trainer.seed)
     typed = objective_config(cfg.objective, cfg.objective_config)
-    objective = build_objective(cfg.objective, build_backbone(cfg.model), typed)
+    objective = build_pretrain_objective(cfg, typed)
     batch = synthetic_batch(cfg, typed, int(batch_samples or cfg.trainer.max_tokens), seed=cfg.trainer.seed)
     return time_steps(objective, cfg.optim, cfg.schedule, cfg.trainer, batch, seconds, device, cfg.objective)
 
@@ -152,15 +150,14 @@ def measure_finetune(cfg: FinetuneConfig, model: BackboneConfig, seconds: float,
                      batch_samples: int | None = None) -> Throughput:
     """Throughput of CTC fine-tuning of a ``model``-sized backbone after the frozen phase
     (``ctc.freeze_updates`` is set to 0: every step trains the whole Transformer)."""
-    from speechssl.models.backbone import build_backbone
-    from speechssl.objectives.ctc import CTCObjective, finetune_backbone_config
+    from speechssl.finetune.job import build_ctc_model
+    from speechssl.objectives.ctc import finetune_backbone_config
     from speechssl.text.tokenizer import LetterTokenizer
-    from speechssl.train.distributed import seed_everything
 
-    seed_everything(cfg.trainer.seed)
     ctc = dataclasses.replace(cfg.ctc, freeze_updates=0)
     vocab_size = LetterTokenizer().vocab_size
-    objective = CTCObjective(build_backbone(finetune_backbone_config(model, ctc)), ctc, vocab_size)
+    cfg = dataclasses.replace(cfg, ctc=ctc, model=finetune_backbone_config(model, ctc))
+    objective = build_ctc_model(cfg, None, "scratch", vocab_size)
     batch = synthetic_ctc_batch(cfg, int(batch_samples or cfg.trainer.max_tokens), vocab_size, cfg.trainer.seed)
     return time_steps(objective, cfg.optim, cfg.schedule, cfg.trainer, batch, seconds, device, "ctc")
 

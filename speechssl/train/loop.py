@@ -16,7 +16,7 @@ import torch
 from speechssl.config import save_config
 from speechssl.data.dataset import AudioDataset, SkippedUtterances
 from speechssl.data.sampler import BucketBatchSampler, round_up_sizes
-from speechssl.io.atomic import atomic_write_text, remove_stale_temporaries
+from speechssl.io.atomic import remove_stale_temporaries
 from speechssl.io.audio import SAMPLE_RATE
 from speechssl.objectives.base import Objective
 from speechssl.progress import progress_bar
@@ -36,6 +36,7 @@ from speechssl.train.distributed import (
 )
 from speechssl.train.mfu import measure_peak_flops
 from speechssl.train.monitor import TrainingMonitor
+from speechssl.train.rundir import RunDir
 from speechssl.train.state import Interval, RunState, log_interval, usable_batches
 from speechssl.train.trainer import AUTOCAST_DTYPES, FlopsFn, Trainer
 
@@ -286,7 +287,7 @@ class TrainingRun:
             )
         summary = self.summary(stop)
         if world.is_main:
-            atomic_write_text(self.exp_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+            RunDir(self.exp_dir).write_summary(summary)
             plot_learning_curve(self.monitor.progress.records, self.monitor.valid.records,
                                 self.exp_dir / "learning_curve.png", self.exp_dir.name)
             logger.info("done: %s", json.dumps(summary))

@@ -16,6 +16,7 @@ from speechssl.data.dataset import AudioDataset
 from speechssl.kmeans.labels import read_labels
 from speechssl.models.backbone import build_backbone
 from speechssl.objectives import OBJECTIVES, build_objective, objective_config
+from speechssl.objectives.base import Objective
 from speechssl.train.collapse import CollapseProbe
 from speechssl.train.config import PretrainConfig
 from speechssl.train.distributed import close_world, seed_everything
@@ -77,6 +78,13 @@ def build_datasets(cfg: PretrainConfig) -> tuple[AudioDataset, AudioDataset | No
     return sets[0], sets[1], objective_values
 
 
+def build_pretrain_objective(cfg: PretrainConfig, typed_objective_config) -> Objective:
+    """``cfg``'s objective over a fresh backbone, seeded with ``trainer.seed`` (the same initial
+    weights on every rank and in every measurement of the run's speed)."""
+    seed_everything(cfg.trainer.seed)
+    return build_objective(cfg.objective, build_backbone(cfg.model), typed_objective_config)
+
+
 def run_pretrain(cfg: PretrainConfig, exp_dir: str | os.PathLike, resume: bool = False) -> dict:
     """Pre-train into ``exp_dir``; the run summary (``summary.json``).
 
@@ -91,8 +99,7 @@ def run_pretrain(cfg: PretrainConfig, exp_dir: str | os.PathLike, resume: bool =
     train_set, valid_set, objective_values = build_datasets(cfg)
     typed_objective_config = objective_config(cfg.objective, objective_values)
     cfg = dataclasses.replace(cfg, objective_config=to_dict(typed_objective_config))
-    seed_everything(cfg.trainer.seed)  # identical initial weights on every rank
-    objective = build_objective(cfg.objective, build_backbone(cfg.model), typed_objective_config)
+    objective = build_pretrain_objective(cfg, typed_objective_config)
     logger.info(
         "%s: %d trainable parameters, %d train / %s valid utterances",
         cfg.objective,
