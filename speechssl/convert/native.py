@@ -14,7 +14,7 @@ from safetensors import safe_open
 from speechssl.config import apply_overrides, from_dict, save_config, to_dict
 from speechssl.convert.common import Converted, read_weights, write_safetensors
 from speechssl.models.config import BackboneConfig
-from speechssl.train.checkpoint import read_backbone_config, resolve_checkpoint
+from speechssl.train.checkpoint import read_backbone_config, resolve_checkpoint, split_backbone_state
 
 WEIGHTS, CONFIG = "model.safetensors", "config.yaml"
 
@@ -34,10 +34,9 @@ def read(
                 f"{folder}: expected a folder with {WEIGHTS} and {CONFIG}, or a pre-training run folder"
             ) from None
     state = read_weights(weights)
-    if any(k.startswith("backbone.") for k in state):
-        prefix = len("backbone.")
-        ignored = [k for k in state if not k.startswith("backbone.")]
-        state = {k[prefix:]: v for k, v in state.items() if k.startswith("backbone.")}
+    backbone, ignored = split_backbone_state(state)
+    if backbone:  # an objective checkpoint; a bare backbone file has no prefix
+        state = backbone
     else:
         ignored = []
     with safe_open(str(weights), "pt") as f:

@@ -148,13 +148,22 @@ def prune_checkpoints(directory: str | os.PathLike, keep_last: int) -> None:
         path.unlink(missing_ok=True)
 
 
+BACKBONE_PREFIX = "backbone."
+
+
+def split_backbone_state(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """(``backbone.*`` tensors with the prefix removed, the other keys: teacher copies and objective
+    heads) of an objective checkpoint's state dict; ({}, every key) when nothing has the prefix."""
+    backbone = {k[len(BACKBONE_PREFIX):]: v for k, v in state.items() if k.startswith(BACKBONE_PREFIX)}
+    return backbone, [k for k in state if not k.startswith(BACKBONE_PREFIX)]
+
+
 def load_backbone_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Backbone state dict of an objective checkpoint: ``backbone.*`` keys with the prefix removed.
 
     Teacher copies (``teacher.backbone.*``) and objective heads are left out.
     """
-    weights = load_weights(path)
-    backbone = {k[len("backbone.") :]: v for k, v in weights.items() if k.startswith("backbone.")}
+    backbone, _ = split_backbone_state(load_weights(path))
     if not backbone:
         raise CheckpointError(f"{path}: no 'backbone.*' tensors (not a speechssl objective checkpoint?)")
     return backbone
