@@ -59,7 +59,7 @@ mkdir -p "$work/exp/lm" && cp "$packed/lm/"* "$work/exp/lm/" && touch "$work/exp
 stage_time unpack
 
 common=(--data "$work/data" --exp "$work/exp" --nj "$nj" --device "$device" --objective "$objective"
-  --untrained-probes "$abx" --lm-weights "$lm_weights" --word-scores "$word_scores"
+  --probe-tasks "pr pc" --untrained-probes "$abx" --lm-weights "$lm_weights" --word-scores "$word_scores"
   --pretrain-gflops "$gflops" --finetune-updates "$ft_updates" --scratch-seeds "$scratch_seeds"
   --random-seeds "$random_seeds" --probe-updates "$probe_updates" --asr-updates "$asr_updates"
   --asr-hidden "$asr_hidden"
