@@ -13,6 +13,7 @@ from torch import nn
 
 from speechssl import masking
 from speechssl.data.batch import AudioBatch
+from speechssl.models.backbone import FrontEnd
 from speechssl.models.flops import FlopCount
 from speechssl.objectives.base import ObjectiveOutput
 from speechssl.objectives.decoder import ConvDecoder, DecoderConfig
@@ -70,6 +71,41 @@ def encode_unmasked(
     return backbone.transformer(kept, kept_padding, attn_bias=backbone.attention_bias(kept, index)).output
 
 
+@dataclass
+class MaskedClones:
+    """The student side of a multi-mask step (``encode_masked_clones``).
+
+    Attributes:
+        front: the batch's front end (``features``, ``padding_mask`` (B, T), ``x`` (B, T, D), ...).
+        mask: shape (B*M, T) bool, True at masked frames; row ``b * M + m`` is clone m of utterance b.
+        encoded: shape (B*M, U, D), the Transformer over each clone's U unmasked frames.
+    """
+
+    front: FrontEnd
+    mask: torch.Tensor
+    encoded: torch.Tensor
+
+
+def encode_masked_clones(backbone: nn.Module, batch: AudioBatch, config) -> MaskedClones:
+    """Front end once, ``config.clone_batch`` masks per utterance (``mask_prob``, ``mask_length``,
+    ``min_masks``), then the Transformer over the unmasked frames of every clone (data2vec 2.0, mae)."""
+    front = backbone.front_end(batch.audio, batch.audio_lengths)
+    clones = config.clone_batch
+    mask = masking.compute_clone_masks(
+        tuple(front.padding_mask.shape),
+        front.padding_mask,
+        clones,
+        config.mask_prob,
+        config.mask_length,
+        min_masks=config.min_masks,
+        device=front.x.device,
+    )
+    check_some_masked(mask, batch, config.mask_length)
+    padding = front.padding_mask.repeat_interleave(clones, dim=0)
+    encoded = encode_unmasked(backbone, front.x.repeat_interleave(clones, dim=0), padding, mask)
+    return MaskedClones(front, mask, encoded)
+
+
 class Data2Vec2Objective(TeacherStudentObjective):
     """Student: masked frames dropped before the Transformer; ``decoder`` predicts all frames."""
 
@@ -98,22 +134,9 @@ class Data2Vec2Objective(TeacherStudentObjective):
 
     def forward(self, batch: AudioBatch) -> ObjectiveOutput:
         """Loss summed over masked frames of every clone; sample_size = their number."""
-        cfg = self.config
-        clones = cfg.clone_batch
-        front = self.backbone.front_end(batch.audio, batch.audio_lengths)
-        batch_size, frames = front.padding_mask.shape
-        mask = masking.compute_clone_masks(
-            (batch_size, frames),
-            front.padding_mask,
-            clones,
-            cfg.mask_prob,
-            cfg.mask_length,
-            min_masks=cfg.min_masks,
-            device=front.x.device,
-        )
-        check_some_masked(mask, batch, cfg.mask_length)
-        padding = front.padding_mask.repeat_interleave(clones, dim=0)
-        encoded = self.encode_unmasked(front.x.repeat_interleave(clones, dim=0), padding, mask)
+        clones = self.config.clone_batch
+        student = encode_masked_clones(self.backbone, batch, self.config)
+        front, mask, encoded = student.front, student.mask, student.encoded
         decoded = self.decoder(encoded, ~mask)  # (B*M, T, D)
         target = self.teacher_targets(self.teacher_input(batch, front), front.padding_mask)
         target = target.repeat_interleave(clones, dim=0)  # (B*M, T, D)

@@ -14,12 +14,11 @@ import torch.nn.functional as F
 import torchaudio.functional as audio_functional
 from torch import nn
 
-from speechssl import masking
 from speechssl.data.batch import AudioBatch
 from speechssl.io.audio import SAMPLE_RATE
 from speechssl.models.flops import FlopCount
 from speechssl.objectives.base import Objective, ObjectiveOutput
-from speechssl.objectives.data2vec2 import check_some_masked, encode_unmasked
+from speechssl.objectives.data2vec2 import encode_masked_clones
 from speechssl.objectives.decoder import ConvDecoder, DecoderConfig
 from speechssl.objectives.regression import feature_std, regression_loss
 
@@ -135,20 +134,9 @@ class MaeObjective(Objective):
     def forward(self, batch: AudioBatch) -> ObjectiveOutput:
         """MSE over the masked frames' patches (mean over a patch), summed; sample_size = their number."""
         cfg = self.config
-        front = self.backbone.front_end(batch.audio, batch.audio_lengths)
-        batch_size, frames = front.padding_mask.shape
-        mask = masking.compute_clone_masks(
-            (batch_size, frames),
-            front.padding_mask,
-            cfg.clone_batch,
-            cfg.mask_prob,
-            cfg.mask_length,
-            min_masks=cfg.min_masks,
-            device=front.x.device,
-        )
-        check_some_masked(mask, batch, cfg.mask_length)
-        padding = front.padding_mask.repeat_interleave(cfg.clone_batch, dim=0)
-        encoded = encode_unmasked(self.backbone, front.x.repeat_interleave(cfg.clone_batch, dim=0), padding, mask)
+        student = encode_masked_clones(self.backbone, batch, cfg)
+        mask, encoded = student.mask, student.encoded
+        frames = student.front.padding_mask.shape[1]
         pred = self.decoder(encoded, ~mask).flatten(0, 1)  # (B*M*T, target_dim)
         target = self.targets(batch, frames).repeat_interleave(cfg.clone_batch, dim=0).flatten(0, 1)
         weight = mask.flatten()
