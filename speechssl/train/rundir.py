@@ -24,7 +24,6 @@ from pathlib import Path
 
 from speechssl.config import ConfigError, read_yaml_mapping
 from speechssl.io.atomic import atomic_write_text
-from speechssl.train.checkpoint import resolve_checkpoint
 from speechssl.train.finetuned import find_checkpoint
 
 log = logging.getLogger(__name__)
@@ -120,20 +119,12 @@ class RunDir:
         self.path = Path(path)
 
     @property
-    def name(self) -> str:
-        return self.path.name
-
-    @property
     def config_path(self) -> Path:
         return self.path / CONFIG_NAME
 
     @property
     def summary_path(self) -> Path:
         return self.path / SUMMARY_NAME
-
-    @property
-    def progress_path(self) -> Path:
-        return self.path / PROGRESS_NAME
 
     def config(self) -> dict:
         """``config.yaml`` as a mapping ({} when absent or not a mapping)."""
@@ -143,10 +134,6 @@ class RunDir:
             return read_yaml_mapping(self.config_path)
         except ConfigError:  # not a mapping: nothing to read
             return {}
-
-    def pretrained_weights(self, prefer_best: bool = False) -> tuple[Path, Path]:
-        """(weights, config.yaml) to start from: ``speechssl.train.checkpoint.resolve_checkpoint``."""
-        return resolve_checkpoint(self.path, prefer_best)
 
     def finetuned_weights(self, name: str = "best") -> Path:
         """``best`` / ``last`` / a named checkpoint of a fine-tuning run (``find_checkpoint``)."""
