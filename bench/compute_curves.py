@@ -30,6 +30,7 @@ class CurvePoint:
         update: pre-training updates at the checkpoint.
         weights: the checkpoint's ``.safetensors`` path.
         per: dev PER (%) of each probe seed, in seed order.
+        abx_across, abx_within: ABX error (%) per layer (``--abx``; empty without it).
     """
 
     objective: str
@@ -38,6 +39,8 @@ class CurvePoint:
     update: int
     weights: str
     per: list[float] = field(default_factory=list)
+    abx_across: list[float] = field(default_factory=list)
+    abx_within: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -87,6 +90,18 @@ def probe_per(upstream: str, upstream_seed: int, probe_seed: int, settings: Prob
                          features_root=settings.features_root, out=str(out), seed=probe_seed,
                          max_updates=settings.max_updates, device=settings.device)
     return 100.0 * float(run_probe(config).scores["dev"]["per"])
+
+
+def probe_abx(upstream: str, upstream_seed: int, settings: ProbeSettings, out: Path) -> dict[str, list[float]]:
+    """ABX error (%) of every layer of ``upstream``, ``{"abx_across": [...], "abx_within": [...]}``
+    (``speechssl.probe`` task ``abx``: no training, the dev hidden states shared with PR)."""
+    from speechssl.probe.job import ProbeConfig, run_probe
+
+    config = ProbeConfig(upstream=upstream, model_config=settings.model_config, upstream_seed=upstream_seed,
+                         task="abx", train=settings.train, dev=settings.dev,
+                         features_root=settings.features_root, out=str(out), device=settings.device)
+    layers = run_probe(config).layers
+    return {key: [round(100.0 * layer[key], 2) for layer in layers] for key in ("abx_across", "abx_within")}
 
 
 def spread(values: list[float]) -> tuple[float, float]:
@@ -145,7 +160,7 @@ def plot(points: dict[str, list[CurvePoint]], random: list[float], fbank: list[f
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(figsize=(7, 4.5))
+    figure, axes = plt.subplots(figsize=(8.5, 4.5))
     low, high = spread(random)
     axes.axhspan(low, high, color="0.85", label=f"random weights ({low:.1f}-{high:.1f})")
     if fbank:
@@ -160,7 +175,7 @@ def plot(points: dict[str, list[CurvePoint]], random: list[float], fbank: list[f
     axes.set_xscale("log")
     axes.set_xlabel("pre-training FLOPs (analytic training count)")
     axes.set_ylabel("dev PER (%), linear phone probe")
-    axes.legend(fontsize=8)
+    axes.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))  # outside: no point hidden
     axes.grid(True, which="both", alpha=0.3)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -183,6 +198,35 @@ def build_result(points: dict[str, list[CurvePoint]], random: dict[str, float], 
                        for o, rows in points.items()},
         "table": table(points, list(random.values()), fbank),
     }
+
+
+def abx_table(points: dict[str, list[CurvePoint]], baselines: dict[str, dict[str, list[float]]]) -> list[str]:
+    """Markdown rows: best-layer ABX across speakers (%) at each budget (the best layer in brackets)."""
+    def best(across: list[float]) -> str:
+        return f"{min(across):.1f} (L{across.index(min(across))})" if across else "-"
+
+    budgets = sorted({p.units for rows in points.values() for p in rows})
+    lines = ["baselines, best-layer ABX across: " + "; ".join(f"{name} {best(abx['abx_across'])}"
+                                                         for name, abx in baselines.items()), "",
+             "| objective | " + " | ".join(f"{b:g}x" for b in budgets) + " |",
+             "| --- | " + " | ".join("---" for _ in budgets) + " |"]
+    for objective, rows in points.items():
+        by_budget = {p.units: p for p in rows}
+        cells = [best(by_budget[b].abx_across) if b in by_budget else "-" for b in budgets]
+        lines.append(f"| {objective} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def run_abx(points, settings: ProbeSettings, random_seeds: list[int]) -> dict[str, dict[str, list[float]]]:
+    """ABX per layer of every point (into the points) and baseline; returns the baselines' by name."""
+    out = Path(settings.out_root)
+    baselines = {"fbank": probe_abx("fbank", 1, settings, out / "fbank" / "abx")}
+    for seed in tqdm(random_seeds, desc="ABX, random weights"):
+        baselines[f"random{seed}"] = probe_abx("random", seed, settings, out / f"random{seed}" / "abx")
+    for point in tqdm([p for rows in points.values() for p in rows], desc="ABX"):
+        scores = probe_abx(point.weights, 1, settings, out / point.objective / f"{point.units:g}x" / "abx")
+        point.abx_across, point.abx_within = scores["abx_across"], scores["abx_within"]
+    return baselines
 
 
 def run_probes(points, settings: ProbeSettings, probe_seeds: list[int], random_seeds: list[int]):
@@ -215,6 +259,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--probe-seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--random-seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--probe-updates", type=int, default=1500)
+    parser.add_argument("--abx", action="store_true", help="also ABX per layer of every point and baseline")
     parser.add_argument("--plot", type=Path, default=None,
                         help="PNG of the curves (default bench/results/<results name>.png)")
     return parser.parse_args(argv)
@@ -231,13 +276,19 @@ def main(argv: list[str] | None = None) -> None:
     points = discover_points(args.runs, args.objectives)
     random, fbank = run_probes(points, settings, args.probe_seeds, args.random_seeds)
     result = build_result(points, random, fbank, settings, args.probe_seeds)
+    if args.abx:
+        baselines = run_abx(points, settings, args.random_seeds)
+        result["abx_baselines"] = baselines
+        result["objectives"] = {o: {**entry, "points": [asdict(p) for p in points[o]]}
+                                for o, entry in result["objectives"].items()}
+        result["abx_table"] = abx_table(points, baselines)
     result["machine"] = machine_info(device)
     name = result_name("compute_curves", args.quick, device)
     plot_path = args.plot or RESULTS_DIR / f"{name}.png"
     plot(points, list(random.values()), fbank, plot_path)
     result["plot"] = str(plot_path)
     finish(name, result, args.out)
-    print("\n".join(result["table"]))
+    print("\n".join(result["table"] + [""] + result.get("abx_table", [])))
 
 
 if __name__ == "__main__":

@@ -94,3 +94,26 @@ def test_main_probes_every_point_and_baseline_and_writes_json_and_plot(tmp_path,
     assert result["objectives"]["hubert"]["points"][1]["per"] == pytest.approx([85.1, 85.2])
     assert result["settings"]["max_updates"] == 1500 and result["settings"]["task"] == "pr"
     assert plot_path.read_bytes()[:4] == b"\x89PNG" and result["plot"] == str(plot_path)
+
+
+def test_abx_per_layer_of_every_point_and_baseline(tmp_path, monkeypatch):
+    _run(tmp_path / "runs", "hubert", 5e12, [5e12, 1e13])
+    monkeypatch.setattr(compute_curves, "probe_per", lambda upstream, *args: 90.0)
+    abx_calls = []
+
+    def fake_abx(upstream, upstream_seed, settings, out):
+        abx_calls.append(out.relative_to(settings.out_root).as_posix())
+        low = 30.0 if upstream == "fbank" else 40.0 + upstream_seed if upstream == "random" else 45.0
+        return {"abx_across": [low + 2, low, low + 1], "abx_within": [low - 5] * 3}
+
+    monkeypatch.setattr(compute_curves, "probe_abx", fake_abx)
+    out = tmp_path / "curves.json"
+    compute_curves.main(["--runs", str(tmp_path / "runs"), "--data", str(tmp_path / "data"),
+                         "--work", str(tmp_path / "work"), "--probe-seeds", "1", "--random-seeds", "1", "2",
+                         "--abx", "--out", str(out), "--plot", str(tmp_path / "curves.png")])
+    assert sorted(abx_calls) == ["fbank/abx", "hubert/1x/abx", "hubert/2x/abx", "random1/abx", "random2/abx"]
+    result = json.loads(out.read_text())
+    assert result["objectives"]["hubert"]["points"][0]["abx_across"] == [47.0, 45.0, 46.0]
+    assert result["abx_baselines"]["random2"]["abx_within"] == [37.0] * 3
+    assert result["abx_table"][0] == "baselines, best-layer ABX across: fbank 30.0 (L1); random1 41.0 (L1); random2 42.0 (L1)"
+    assert result["abx_table"][4] == "| hubert | 45.0 (L1) | 45.0 (L1) |"
