@@ -120,6 +120,15 @@ def run_overrides(objective: str, plan: CurvePlan, unit: float, target: float) -
     ]
 
 
+def pretrain_command(objective: str, exp: Path, overrides: list[str]) -> list[str]:
+    """``speechssl pretrain --resume`` of the recipe config of ``objective`` into ``exp`` with ``overrides``."""
+    argv = [sys.executable, "-m", "speechssl.cli.main", "pretrain", "--config", str(config_path(objective)),
+            "--exp-dir", str(exp), "--resume"]
+    for override in overrides:
+        argv += ["--set", override]
+    return argv
+
+
 def status_row(objective: str, exp: Path, unit: float, target: float, state: str) -> dict:
     """What STATUS.json says of one run: the largest milestone kept, updates and wall seconds so far."""
     records = read_jsonl(exp / "progress.jsonl") if (exp / "progress.jsonl").is_file() else []
@@ -153,10 +162,7 @@ def run_one(objective: str, target: float, plan: CurvePlan, rows: dict) -> None:
             "unit_flops": unit, "unit_updates": UNIT_UPDATES,
             "definition": f"1x = training FLOPs of the first {UNIT_UPDATES} updates of {config_path(objective).name}",
         }, indent=2) + "\n")
-    argv = ["nice", "-n", "5", sys.executable, "-m", "speechssl.cli.main", "pretrain",
-            "--config", str(config_path(objective)), "--exp-dir", str(exp), "--resume"]
-    for override in run_overrides(objective, plan, unit, target):
-        argv += ["--set", override]
+    argv = ["nice", "-n", "5", *pretrain_command(objective, exp, run_overrides(objective, plan, unit, target))]
     key = f"{objective}:{target:g}"
     with open(exp / "driver.log", "a") as log:
         log.write(" ".join(argv) + "\n")

@@ -275,12 +275,10 @@ def main(argv: list[str] | None = None) -> None:
                              max_updates=args.probe_updates, device=args.device)
     points = discover_points(args.runs, args.objectives)
     random, fbank = run_probes(points, settings, args.probe_seeds, args.random_seeds)
+    baselines = run_abx(points, settings, args.random_seeds) if args.abx else None
     result = build_result(points, random, fbank, settings, args.probe_seeds)
-    if args.abx:
-        baselines = run_abx(points, settings, args.random_seeds)
+    if baselines is not None:
         result["abx_baselines"] = baselines
-        result["objectives"] = {o: {**entry, "points": [asdict(p) for p in points[o]]}
-                                for o, entry in result["objectives"].items()}
         result["abx_table"] = abx_table(points, baselines)
     result["machine"] = machine_info(device)
     name = result_name("compute_curves", args.quick, device)

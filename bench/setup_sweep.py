@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Callable
 
 from bench.common import REPO_ROOT, base_parser, finish, machine_info, setup_device
-from bench.compute_curve_runs import CurvePlan, config_path, run_overrides, unit_flops
-from bench.compute_curves import ProbeSettings, probe_per
+from bench.compute_curve_runs import CurvePlan, config_path, pretrain_command, run_overrides, unit_flops
+from bench.compute_curves import ProbeSettings, probe_abx, probe_per
 
 FRONT_END = ("backbone.feature_encoder.", "backbone.feature_norm.", "backbone.projection.")
 
@@ -84,9 +84,10 @@ class SweepRow:
     abx_within: list[float] = field(default_factory=list)
 
 
-def pretrain_variant(objective: str, variant: Variant, plan: CurvePlan, units: float, out: Path) -> Path | None:
-    """Pre-train (or resume) one variant to ``units`` x the objective's 1x; returns its final milestone
-    weights, or None when the variant does not apply to the objective."""
+def pretrain_variant(objective: str, variant: Variant, plan: CurvePlan, unit: float, units: float,
+                     out: Path) -> Path | None:
+    """Pre-train (or resume) one variant to ``units`` x the objective's 1x (``unit`` FLOPs); returns its
+    final milestone weights, or None when the variant does not apply to the objective."""
     from speechssl.objectives import objective_config
     from speechssl.train.budget import read_milestones
     from speechssl.train.config import load_pretrain_config
@@ -97,10 +98,7 @@ def pretrain_variant(objective: str, variant: Variant, plan: CurvePlan, units: f
         return None
     exp = out / variant.name
     exp.mkdir(parents=True, exist_ok=True)
-    argv = [sys.executable, "-m", "speechssl.cli.main", "pretrain", "--config", str(config_path(objective)),
-            "--exp-dir", str(exp), "--resume"]
-    for override in run_overrides(objective, plan, unit_flops(objective, plan), units) + extra:
-        argv += ["--set", override]
+    argv = pretrain_command(objective, exp, run_overrides(objective, plan, unit, units) + extra)
     with open(exp / "driver.log", "a") as log:
         log.write(" ".join(argv) + "\n")
         log.flush()
@@ -140,13 +138,9 @@ def write_hybrid(front_from: Path | None, rest_from: Path | None, seed: int, out
 
 def probe_row(row: SweepRow, settings: ProbeSettings, probe_seeds: list[int], out: Path) -> SweepRow:
     """PR (every probe seed) and ABX per layer of ``row.weights`` (cached by ``speechssl.probe``)."""
-    from speechssl.probe.job import ProbeConfig, run_probe
-
     row.per = [round(probe_per(row.weights, 1, seed, settings, out / f"pr{seed}"), 2) for seed in probe_seeds]
-    abx = run_probe(ProbeConfig(upstream=row.weights, task="abx", train=settings.train, dev=settings.dev,
-                                features_root=settings.features_root, out=str(out / "abx"), device=settings.device))
-    row.abx_across = [round(100 * layer["abx_across"], 2) for layer in abx.layers]
-    row.abx_within = [round(100 * layer["abx_within"], 2) for layer in abx.layers]
+    abx = probe_abx(row.weights, 1, settings, out / "abx")
+    row.abx_across, row.abx_within = abx["abx_across"], abx["abx_within"]
     return row
 
 
@@ -187,8 +181,10 @@ def main(argv: list[str] | None = None) -> None:
                              features_root=str(args.work / "features"), out_root=str(args.work / "probes"),
                              device=args.device)
     rows = []
-    for variant in (v for v in VARIANTS if v.name in args.variants):
-        weights = pretrain_variant(args.objective, variant, plan, args.units, runs)
+    chosen = [v for v in VARIANTS if v.name in args.variants]
+    unit = unit_flops(args.objective, plan) if chosen else 0.0
+    for variant in chosen:
+        weights = pretrain_variant(args.objective, variant, plan, unit, args.units, runs)
         if weights is None:
             print(f"{variant.name}: does not apply to {args.objective}, left out")
             continue

@@ -119,12 +119,6 @@ class Data2Vec2Objective(TeacherStudentObjective):
         dim = backbone.config.embed_dim
         self.decoder = ConvDecoder(dim, dim, config.decoder)
 
-    def encode_unmasked(
-        self, x: torch.Tensor, padding_mask: torch.Tensor, mask: torch.Tensor
-    ) -> torch.Tensor:
-        """Student Transformer over the kept frames only (``encode_unmasked`` of this module)."""
-        return encode_unmasked(self.backbone, x, padding_mask, mask)
-
     def training_flops(self, count: FlopCount) -> float:
         """Conv encoder once, the student Transformer on M clones of the unmasked frames, the
         teacher's forward once. Spans overlap, so a fraction ~1 - exp(-mask_prob) is masked."""

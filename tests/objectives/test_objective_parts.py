@@ -5,6 +5,7 @@ import torch
 
 from speechssl import masking
 from speechssl.objectives import build_objective
+from speechssl.objectives.data2vec2 import encode_unmasked
 from objective_fixtures import synthetic_batch
 
 D2V2 = {"average_top_k_layers": 2, "clone_batch": 3, "decoder": {"dim": 32}}
@@ -39,7 +40,7 @@ def test_data2vec2_encode_unmasked_length_matches_mask(tiny_backbone):
     gen = torch.Generator().manual_seed(0)
     mask = masking.compute_clone_masks((2, 30), utt_padding, 2, 0.6, 5, generator=gen)
     padding = utt_padding.repeat_interleave(2, dim=0)
-    out = objective.encode_unmasked(torch.randn(4, 30, 64), padding, mask)
+    out = encode_unmasked(objective.backbone, torch.randn(4, 30, 64), padding, mask)
     assert out.shape == (4, int((~mask[0]).sum()), 64)
 
 
