@@ -43,6 +43,15 @@ fi
 # 3. Python environment.
 stamp=.venv/.installed-$(sha1sum pyproject.toml | cut -c1-12)
 if $force || [ ! -f "$stamp" ]; then
+  # The environment is 5.3 GB (du -sh .venv) and pip unpacks wheels under TMPDIR first.
+  need_gb=7
+  for dir in "$root" "${TMPDIR:-/tmp}"; do
+    free_gb=$(( $(df -Pk "$dir" | awk 'NR==2 {print $4}') / 1048576 ))
+    if [ "$free_gb" -lt "$need_gb" ]; then
+      echo "install.sh: only ${free_gb} GB free on $dir; the Python environment needs about ${need_gb} GB: free some space and rerun" >&2
+      exit 1
+    fi
+  done
   log "creating .venv and installing speechssl (torch is a ~4.7 GB download the first time)"
   [ -x .venv/bin/python ] || python3 -m venv .venv
   .venv/bin/pip install -q --upgrade pip
