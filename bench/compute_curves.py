@@ -80,27 +80,31 @@ def discover_points(runs_root: Path, objectives: list[str]) -> dict[str, list[Cu
     return points
 
 
+def probe_config(upstream: str, upstream_seed: int, task: str, settings: ProbeSettings, out: Path, **extra):
+    """``speechssl.probe`` job config of one ``task`` on ``upstream`` with the shared ``settings``."""
+    from speechssl.probe.job import ProbeConfig
+
+    return ProbeConfig(upstream=upstream, model_config=settings.model_config, upstream_seed=upstream_seed,
+                       task=task, train=settings.train, dev=settings.dev,
+                       features_root=settings.features_root, out=str(out), device=settings.device, **extra)
+
+
 def probe_per(upstream: str, upstream_seed: int, probe_seed: int, settings: ProbeSettings, out: Path) -> float:
     """Dev PER (%) of the linear PR probe of ``upstream`` (checkpoint, ``random`` or ``fbank``): the
     one call into ``speechssl.probe`` (it caches features and finished probes)."""
-    from speechssl.probe.job import ProbeConfig, run_probe
+    from speechssl.probe.job import run_probe
 
-    config = ProbeConfig(upstream=upstream, model_config=settings.model_config, upstream_seed=upstream_seed,
-                         task="pr", train=settings.train, dev=settings.dev,
-                         features_root=settings.features_root, out=str(out), seed=probe_seed,
-                         max_updates=settings.max_updates, device=settings.device)
+    config = probe_config(upstream, upstream_seed, "pr", settings, out, seed=probe_seed,
+                          max_updates=settings.max_updates)
     return 100.0 * float(run_probe(config).scores["dev"]["per"])
 
 
 def probe_abx(upstream: str, upstream_seed: int, settings: ProbeSettings, out: Path) -> dict[str, list[float]]:
     """ABX error (%) of every layer of ``upstream``, ``{"abx_across": [...], "abx_within": [...]}``
     (``speechssl.probe`` task ``abx``: no training, the dev hidden states shared with PR)."""
-    from speechssl.probe.job import ProbeConfig, run_probe
+    from speechssl.probe.job import run_probe
 
-    config = ProbeConfig(upstream=upstream, model_config=settings.model_config, upstream_seed=upstream_seed,
-                         task="abx", train=settings.train, dev=settings.dev,
-                         features_root=settings.features_root, out=str(out), device=settings.device)
-    layers = run_probe(config).layers
+    layers = run_probe(probe_config(upstream, upstream_seed, "abx", settings, out)).layers
     return {key: [round(100.0 * layer[key], 2) for layer in layers] for key in ("abx_across", "abx_within")}
 
 
